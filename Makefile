@@ -1,0 +1,49 @@
+# fer-lightning: the commands the README gives.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-fast lint format demo train sweep tensorboard bench clean
+
+install: $(STAMP)  ## create .venv and install the package editable with dev extras
+
+# Re-running install is a no-op unless pyproject.toml changed.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install  ## run the whole test suite
+	$(BIN)/python -m pytest -q
+
+test-fast: install  ## skip the slow tests
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check src tests
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format src tests
+
+demo: install  ## train the sequential CNN on synthetic faces for a few epochs on CPU
+	$(BIN)/python -m fer_lightning.train experiment=demo
+
+train: install
+	$(BIN)/python -m fer_lightning.train $(ARGS)
+
+sweep: install  ## the optimizer x lr x batch x dropout grid on synthetic data (narrow it with ARGS)
+	$(BIN)/python -m fer_lightning.train --multirun hparams_search=grid $(ARGS)
+
+tensorboard: install
+	$(BIN)/tensorboard --logdir outputs
+
+bench: install
+	$(BIN)/python -m fer_lightning.bench $(ARGS)
+
+clean:
+	rm -rf .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
