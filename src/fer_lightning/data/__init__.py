@@ -1,0 +1,1 @@
+"""Datasets: on-disk format readers, the in-memory DataModule and the synthetic faces."""

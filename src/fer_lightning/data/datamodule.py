@@ -1,0 +1,333 @@
+"""LightningDataModules that hold a whole dataset in memory as uint8 tensors and augment batches on the device."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from fer_lightning.augment import Augment
+from fer_lightning.data.arrays import LoadedDataset, Split
+from fer_lightning.data.cache import cache_key, load_cached, save_cached
+from fer_lightning.data.loader import TensorBatchLoader
+from fer_lightning.errors import ConfigError, DataFormatError
+from fer_lightning.labels import class_names
+
+log = logging.getLogger(__name__)
+
+BALANCE_MODES = ("none", "oversample", "sampler", "class_weights")
+SPLITS = ("train", "val", "test")
+
+
+class InMemoryDataModule(pl.LightningDataModule):
+    """Base DataModule: subclasses load a `LoadedDataset`; this class splits, balances, batches and augments."""
+
+    def __init__(
+        self,
+        *,
+        image_size: int = 48,
+        channels: int = 1,
+        num_classes: int = 7,
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        val_fraction: float = 0.1,
+        num_folds: int | None = None,
+        fold: int = 0,
+        drop_blank: bool = False,
+        balance: str = "none",
+        mean: Sequence[float] = (0.5,),
+        std: Sequence[float] = (0.5,),
+        augment: Augment | None = None,
+        seed: int = 42,
+        channels_last: bool = False,
+        data_on_device: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_positive("data.batch_size", batch_size)
+        _check_positive("data.image_size", image_size)
+        if channels not in (1, 3):
+            raise ConfigError(f"data.channels={channels} is not supported; allowed: 1 (grayscale) or 3 (RGB)")
+        if num_classes not in (7, 8):
+            raise ConfigError(f"data.num_classes={num_classes}; allowed: 7 (FER2013 classes) or 8 (plus contempt)")
+        if balance not in BALANCE_MODES:
+            raise ConfigError(f"data.balance={balance!r}; allowed: {', '.join(BALANCE_MODES)}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ConfigError(f"data.val_fraction={val_fraction} must be in (0, 1)")
+        if num_folds is not None and not (num_folds >= 2 and 0 <= fold < num_folds):
+            raise ConfigError(f"data.num_folds={num_folds} data.fold={fold}: need num_folds >= 2 and 0 <= fold < num_folds")
+        for key, values in (("data.mean", mean), ("data.std", std)):
+            if len(values) not in (1, channels):
+                raise ConfigError(f"{key} has {len(values)} values; give 1 or data.channels={channels}")
+        if any(s <= 0 for s in std):
+            raise ConfigError(f"data.std={list(std)} must be positive")
+        self.image_size = int(image_size)
+        self.channels = int(channels)
+        self.num_classes = int(num_classes)
+        self.class_names = class_names(self.num_classes)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size or max(batch_size, 256))
+        self.val_fraction = float(val_fraction)
+        self.num_folds = num_folds
+        self.fold = int(fold)
+        self.drop_blank = bool(drop_blank)
+        self.balance = balance
+        self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
+        self.augment = augment
+        self.seed = int(seed)
+        self.channels_last = bool(channels_last)
+        self.data_on_device = bool(data_on_device)
+        self.splits: dict[str, Split] = {}
+        self.dropped: dict[str, int] = {}
+        self.source = ""
+        self.cache_path: Path | None = None
+        self._sample_weights: torch.Tensor | None = None
+        self.class_weights: torch.Tensor | None = None
+
+    # -- loading -----------------------------------------------------------------------------------------
+
+    def load(self) -> LoadedDataset:
+        """Read the splits present in the source (implemented by each dataset)."""
+        raise NotImplementedError
+
+    @property
+    def has_test(self) -> bool:
+        """Whether the source has a labelled test split."""
+        self.setup()
+        return "test" in self.splits
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load once, then carve validation/folds, drop blanks and balance the training split."""
+        if self.splits:
+            return
+        data = self.load()
+        splits = dict(data.splits)
+        dropped = dict(data.dropped)
+        if "train" not in splits or len(splits["train"]) == 0:
+            raise DataFormatError(f"{data.source or type(self).__name__}: no training rows were found")
+        if self.drop_blank:
+            for name, split in splits.items():
+                keep = split.images.flatten(1).amax(dim=1) > 0
+                if int((~keep).sum()):
+                    dropped[f"blank_{name}"] = int((~keep).sum())
+                    splits[name] = split.subset(keep.nonzero().squeeze(1))
+        splits = self._carve_validation(splits)
+        if self.balance == "oversample":
+            splits["train"] = _oversample(splits["train"], self.num_classes, self.seed)
+        elif self.balance == "sampler":
+            counts = torch.bincount(splits["train"].labels, minlength=self.num_classes).clamp(min=1)
+            self._sample_weights = (1.0 / counts.double())[splits["train"].labels]
+        elif self.balance == "class_weights":
+            counts = torch.bincount(splits["train"].labels, minlength=self.num_classes).float()
+            weights = counts.sum() / (self.num_classes * counts.clamp(min=1))
+            self.class_weights = torch.where(counts > 0, weights, torch.zeros_like(weights))
+        for name, split in splits.items():
+            if int(split.labels.max()) >= self.num_classes:
+                raise ConfigError(
+                    f"{data.source}: the {name} split has labels up to {int(split.labels.max())} but "
+                    f"data.num_classes={self.num_classes}; set data.num_classes=8 to keep contempt"
+                )
+        self.splits, self.dropped, self.source = splits, dropped, data.source
+
+    def _carve_validation(self, splits: dict[str, Split]) -> dict[str, Split]:
+        # Imported here: the format readers are only needed when a validation split has to be made.
+        from fer_lightning.data.formats.splits import stratified_kfold, stratified_split
+
+        if self.num_folds is not None:
+            pool = splits["train"] if "val" not in splits else _concat(splits["train"], splits["val"])
+            train_idx, val_idx = stratified_kfold(pool.labels, self.num_folds, self.fold, self.seed)
+            splits["train"], splits["val"] = pool.subset(train_idx), pool.subset(val_idx)
+        elif "val" not in splits:
+            train_idx, val_idx = stratified_split(splits["train"].labels, self.val_fraction, self.seed)
+            train = splits["train"]
+            splits["train"], splits["val"] = train.subset(train_idx), train.subset(val_idx)
+        return splits
+
+    def summary(self) -> dict:
+        """Per-split sample counts and per-class counts in the canonical label space, plus drops and cache."""
+        self.setup()
+        out = {"splits": {}, "dropped": dict(self.dropped), "source": self.source}
+        for name in SPLITS:
+            if name in self.splits:
+                counts = torch.bincount(self.splits[name].labels, minlength=self.num_classes).tolist()
+                out["splits"][name] = {"n": len(self.splits[name]), "per_class": dict(zip(self.class_names, counts))}
+        out["cache"] = str(self.cache_path) if self.cache_path else None
+        return out
+
+    # -- batches -----------------------------------------------------------------------------------------
+
+    def _device(self) -> torch.device:
+        trainer = self.trainer
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def _loader(self, name: str, train: bool) -> TensorBatchLoader:
+        self.setup()
+        if name not in self.splits:
+            raise DataFormatError(
+                f"{self.source}: there is no labelled {name} split (the source has: {', '.join(self.splits)})"
+            )
+        split = self.splits[name]
+        device = self._device()
+        # Small datasets live on the GPU itself, so a batch is an index, not a host-to-device copy.
+        if self.data_on_device and device.type == "cuda" and split.images.device != device:
+            split = self.splits[name] = Split(split.images.to(device), split.labels.to(device), split.targets)
+        trainer = self.trainer
+        return TensorBatchLoader(
+            split,
+            self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            drop_last=False,
+            seed=self.seed,
+            epoch_fn=(lambda: trainer.current_epoch) if trainer is not None else (lambda: 0),
+            sample_weights=self._sample_weights if train else None,
+            rank=trainer.global_rank if trainer is not None else 0,
+            world_size=trainer.world_size if trainer is not None else 1,
+        )
+
+    def train_dataloader(self) -> TensorBatchLoader:
+        """Shuffled training batches (weighted when data.balance=sampler)."""
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> TensorBatchLoader:
+        """Validation batches in a fixed order."""
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> TensorBatchLoader:
+        """Test batches; an error that says so when the source has no labelled test split."""
+        return self._loader("test", train=False)
+
+    def predict_dataloader(self) -> TensorBatchLoader:
+        """Test batches for prediction (falls back to validation)."""
+        return self._loader("test" if "test" in self.splits else "val", train=False)
+
+    def to_model_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Turn a uint8 batch into the normalised float batch a model sees (no augmentation)."""
+        x = images.float().div_(255.0)
+        x = (x - self.mean.to(x.device)) / self.std.to(x.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Augment (training only) and normalise a batch on the device it will be used on."""
+        images, labels, batch_seed = batch
+        x = images.float().div_(255.0)
+        training = self.trainer is not None and self.trainer.training
+        generator = None
+        if training and self.augment is not None:
+            generator = torch.Generator(device=x.device).manual_seed(int(batch_seed))
+            x = self.augment(x, generator=generator)
+        x = (x - self.mean.to(x.device)) / self.std.to(x.device)
+        if generator is not None:
+            x = self.augment.add_noise(x, generator=generator)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, labels
+
+
+class SyntheticDataModule(InMemoryDataModule):
+    """Procedurally drawn 48x48 faces in the FER2013 classes: no files, deterministic for a seed."""
+
+    def __init__(self, *, n_train: int = 6000, n_val: int = 1000, n_test: int = 1000, **kwargs) -> None:
+        super().__init__(**kwargs)
+        for key, n in (("data.n_train", n_train), ("data.n_val", n_val), ("data.n_test", n_test)):
+            _check_positive(key, n)
+        self.n_train, self.n_val, self.n_test = int(n_train), int(n_val), int(n_test)
+
+    def load(self) -> LoadedDataset:
+        """Render the three splits from seeds derived from data.seed."""
+        from fer_lightning.data.synthetic import make_synthetic_split
+
+        kw = {"image_size": self.image_size, "channels": self.channels, "num_classes": self.num_classes}
+        splits = {
+            name: make_synthetic_split(n, seed=self.seed * 10 + i, **kw)
+            for i, (name, n) in enumerate((("train", self.n_train), ("val", self.n_val), ("test", self.n_test)))
+        }
+        return LoadedDataset(splits, {}, f"synthetic faces (seed {self.seed})")
+
+
+class FERDataModule(InMemoryDataModule):
+    """A real dataset (fer2013, rafdb, affectnet) read from its on-disk layout, decoded once into a cache."""
+
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        root: str,
+        format: str = "auto",
+        labels: str = "default",
+        on_bad_rows: str = "error",
+        cache_dir: str | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dataset = dataset
+        self.root = Path(root).expanduser()
+        self.format = format
+        self.labels = labels
+        self.on_bad_rows = on_bad_rows
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
+
+    def load(self) -> LoadedDataset:
+        """Decode the source (or read the cache made by an earlier run with the same files and settings)."""
+        from fer_lightning.data.formats import load_dataset
+
+        settings = {
+            "dataset": self.dataset,
+            "format": self.format,
+            "labels": self.labels,
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "num_classes": self.num_classes,
+            "on_bad_rows": self.on_bad_rows,
+            "version": 1,
+        }
+        if self.cache_dir is not None and self.root.exists():
+            self.cache_path = self.cache_dir / f"{self.dataset}-{cache_key(self.root, settings)}.pt"
+            cached = load_cached(self.cache_path)
+            if cached is not None:
+                log.info("loaded %s from cache %s", self.dataset, self.cache_path)
+                return cached
+        data = load_dataset(
+            self.dataset,
+            self.root,
+            format=self.format,
+            image_size=self.image_size,
+            channels=self.channels,
+            on_bad_rows=self.on_bad_rows,
+            labels=self.labels,
+            num_classes=self.num_classes,
+        )
+        if self.cache_path is not None:
+            try:
+                save_cached(self.cache_path, data)
+            except OSError as err:  # a read-only cache dir costs speed, not correctness
+                log.warning("could not write the dataset cache %s: %s", self.cache_path, err)
+                self.cache_path = None
+        return data
+
+
+def _check_positive(key: str, value: float) -> None:
+    if value is None or value <= 0:
+        raise ConfigError(f"{key}={value} must be a positive number")
+
+
+def _concat(a: Split, b: Split) -> Split:
+    targets = {k: torch.cat([a.targets[k], b.targets[k]]) for k in a.targets if k in b.targets}
+    return Split(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]), targets)
+
+
+def _oversample(split: Split, num_classes: int, seed: int) -> Split:
+    """Duplicate random members of each class until every present class has as many as the largest."""
+    gen = torch.Generator().manual_seed(seed)
+    counts = torch.bincount(split.labels, minlength=num_classes)
+    target = int(counts.max())
+    parts = []
+    for c in range(num_classes):
+        members = (split.labels == c).nonzero().squeeze(1)
+        if len(members) == 0:
+            continue
+        extra = members[torch.randint(len(members), (target - len(members),), generator=gen)]
+        parts.extend([members, extra])
+    return split.subset(torch.cat(parts))

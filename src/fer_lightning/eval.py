@@ -1,0 +1,96 @@
+"""Evaluate a checkpoint: `python -m fer_lightning.eval ckpt_path=... [data=...] [split=test] [tta=none|flip|tencrop]`."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from fer_lightning.build import load_classifier
+from fer_lightning.callbacks.run_record import write_json
+from fer_lightning.errors import ConfigError
+from fer_lightning.evaluation.metrics import classification_report
+from fer_lightning.evaluation.predictions import predict_split
+from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
+from fer_lightning.runtime.task import run_task
+
+log = logging.getLogger("fer_lightning")
+
+
+def eval_data_config(cfg: DictConfig, train_cfg: DictConfig) -> DictConfig:
+    """The checkpoint's own data, or `data=...` given here made to feed the model's input shape and classes."""
+    if not cfg.get("data"):
+        return train_cfg.data
+    data_cfg = cfg.data.copy()
+    with open_dict(data_cfg):
+        # Cross-dataset evaluation: the other dataset is decoded at the model's input size and channels, and
+        # its labels are read in the model's class space (an 8-class source drops contempt for a 7-class model).
+        data_cfg.image_size = train_cfg.data.image_size
+        data_cfg.channels = train_cfg.data.channels
+        data_cfg.num_classes = train_cfg.data.num_classes
+        data_cfg.mean = train_cfg.data.mean
+        data_cfg.std = train_cfg.data.std
+    return data_cfg
+
+
+def write_per_class_csv(path: Path, report: dict) -> None:
+    """One row per class: precision, recall, F1 and support."""
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["class", "precision", "recall", "f1", "support"])
+        for name, row in report["per_class"].items():
+            writer.writerow([name, f"{row['precision']:.6f}", f"{row['recall']:.6f}", f"{row['f1']:.6f}", row["support"]])
+
+
+def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
+    """Evaluate `cfg.ckpt_path` on a split; write metrics.json and per_class.csv into the run dir."""
+    if not cfg.get("ckpt_path"):
+        raise ConfigError("ckpt_path is required: python -m fer_lightning.eval ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt")
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    module, train_cfg = load_classifier(cfg.ckpt_path)
+    datamodule = instantiate(eval_data_config(cfg, train_cfg), augment=None, _convert_="partial")
+    datamodule.setup()
+    split = cfg.get("split", "test")
+    if split not in datamodule.splits:
+        raise ConfigError(
+            f"split={split}: {datamodule.source} has no labelled {split} split (it has: {', '.join(datamodule.splits)}); "
+            "use split=val"
+        )
+    device = "cuda" if cfg.get("device", "auto") == "auto" and torch.cuda.is_available() else cfg.get("device", "cpu")
+    device = "cpu" if device == "auto" else device
+    preds = predict_split(module.net, datamodule, split, tta=cfg.get("tta", "none"), device=device)
+    report = classification_report(preds.logits, preds.labels, datamodule.class_names)
+    report.update(
+        {
+            "ckpt_path": str(cfg.ckpt_path),
+            "split": split,
+            "tta": cfg.get("tta", "none"),
+            "data": datamodule.source,
+            "model": train_cfg.model.get("name"),
+        }
+    )
+    write_json(output_dir / "metrics.json", report)
+    write_per_class_csv(output_dir / "per_class.csv", report)
+    OmegaConf.save(cfg, output_dir / "config.yaml")
+    log.info(
+        "%s on %s/%s: accuracy %.4f, macro F1 %.4f (n=%d) -> %s",
+        report["model"], datamodule.source, split, report["accuracy"], report["macro_f1"], report["n"], output_dir,
+    )
+    flat = {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
+    return flat, {"report": report, "predictions": preds, "datamodule": datamodule, "module": module, "output_dir": output_dir}
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point of the evaluation."""
+    return run_task(evaluate, cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Running a trained classifier over a whole split, with optional test-time augmentation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from fer_lightning.data.datamodule import InMemoryDataModule
+from fer_lightning.errors import ConfigError
+
+TTA_MODES = ("none", "flip", "tencrop")
+
+
+@dataclass
+class Predictions:
+    """Logits, labels and the uint8 images they came from, for one split."""
+
+    logits: torch.Tensor
+    labels: torch.Tensor
+    images: torch.Tensor
+
+
+@torch.no_grad()
+def predict_split(
+    model: torch.nn.Module,
+    datamodule: InMemoryDataModule,
+    split: str = "test",
+    *,
+    tta: str = "none",
+    device: str | torch.device = "cpu",
+) -> Predictions:
+    """Logits of `model` for every image of a split, averaged over TTA views when `tta` is flip or tencrop."""
+    if tta not in TTA_MODES:
+        raise ConfigError(f"tta={tta!r}; allowed: {', '.join(TTA_MODES)}")
+    loader = datamodule._loader(split, train=False)
+    model = model.to(device).eval()
+    logits, labels = [], []
+    for images, y, _ in loader:
+        x = datamodule.to_model_input(images.to(device))
+        if tta == "none":
+            out = model(x)
+        else:
+            from fer_lightning.augment.tta import tta_logits
+
+            out = tta_logits(model, x, tta)
+        logits.append(out.float().cpu())
+        labels.append(y.cpu())
+    split_data = datamodule.splits[split]
+    return Predictions(torch.cat(logits), torch.cat(labels), split_data.images.cpu())

@@ -1,0 +1,46 @@
+"""Inspect a dataset before training: `python -m fer_lightning.inspect data=<name> [format=json]`."""
+
+from __future__ import annotations
+
+import json
+
+import hydra
+from omegaconf import DictConfig
+
+from fer_lightning.build import build_datamodule
+from fer_lightning.errors import FERError
+from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
+
+
+def inspect_data(cfg: DictConfig) -> dict:
+    """Per-split sample and per-class counts in the canonical label space, dropped rows and the cache path."""
+    datamodule = build_datamodule(cfg)
+    return datamodule.summary()
+
+
+def format_table(summary: dict) -> str:
+    """Render the summary as a plain-text table: one row per split, one column per class."""
+    splits = summary["splits"]
+    classes = list(next(iter(splits.values()))["per_class"]) if splits else []
+    header = ["split", "n", *classes]
+    rows = [[name, str(s["n"]), *(str(s["per_class"][c]) for c in classes)] for name, s in splits.items()]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"source: {summary['source']}"]
+    lines += ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in [header, *rows]]
+    dropped = ", ".join(f"{k}: {v}" for k, v in summary["dropped"].items()) or "none"
+    lines += [f"dropped: {dropped}", f"cache: {summary['cache'] or 'not cached'}"]
+    return "\n".join(lines)
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="inspect")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point: print the table, or one JSON object with format=json."""
+    try:
+        summary = inspect_data(cfg)
+    except FERError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(json.dumps(summary) if cfg.format == "json" else format_table(summary))
+
+
+if __name__ == "__main__":
+    main()

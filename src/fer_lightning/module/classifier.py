@@ -1,0 +1,186 @@
+"""The FER classifier: any zoo network plus loss, optimizer, scheduler and torchmetrics logging."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from fer_lightning.errors import ConfigError
+
+
+def _metrics(num_classes: int, prefix: str) -> MetricCollection:
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "precision": MulticlassPrecision(num_classes, average="macro"),
+            "recall": MulticlassRecall(num_classes, average="macro"),
+            "f1": MulticlassF1Score(num_classes, average="macro"),
+        },
+        prefix=prefix,
+    )
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+class FERClassifier(pl.LightningModule):
+    """Classifies faces into the canonical expression classes and logs loss, accuracy and macro P/R/F1."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: dict | None = None,
+        *,
+        num_classes: int = 7,
+        class_names: Sequence[str] | None = None,
+        label_smoothing: float = 0.0,
+        class_weights: torch.Tensor | None = None,
+        config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"module.label_smoothing={label_smoothing} must be in [0, 1)")
+        # `config` is the composed run config: kept in the checkpoint so eval can rebuild net and data.
+        self.save_hyperparameters({"num_classes": num_classes, "class_names": list(class_names or []), "config": config})
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_cfg = scheduler
+        self.num_classes = num_classes
+        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        self.label_smoothing = label_smoothing
+        self.register_buffer("class_weights", class_weights.float() if class_weights is not None else None)
+        self.train_metrics = _metrics(num_classes, "train/")
+        self.train_loss = MeanMetric()
+        self.val_metrics = _metrics(num_classes, "val/")
+        self.test_metrics = _metrics(num_classes, "test/")
+        self.val_confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        self.val_acc_best = MaxMetric()
+        # Last confusion matrices, read by callbacks and the eval command.
+        self.last_val_confusion: torch.Tensor | None = None
+        self.last_test_confusion: torch.Tensor | None = None
+        self._first_nonfinite_step: torch.Tensor | None = None
+        self.nonfinite_check_every = 20  # steps between host reads of the non-finite flag
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, num_classes] for a normalised batch."""
+        return self.net(x)
+
+    def _step(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits.float(), y, weight=self.class_weights, label_smoothing=self.label_smoothing)
+        return loss, logits.detach(), y
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """One optimisation step; metrics accumulate on the device and are read once per epoch."""
+        loss, logits, y = self._step(batch)
+        self.train_metrics.update(logits, y)
+        self.train_loss.update(loss.detach(), weight=len(y))
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        """Record the first step whose loss is not finite, without a host sync on every step."""
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        step = torch.as_tensor(self.global_step, device=loss.device)
+        first = self._first_nonfinite_step
+        if first is None or first.device != loss.device:
+            first = torch.full((), -1, dtype=torch.long, device=loss.device)
+        self._first_nonfinite_step = torch.where((first < 0) & ~torch.isfinite(loss.detach()), step, first)
+        if (batch_idx + 1) % self.nonfinite_check_every == 0:
+            self._raise_if_nonfinite()
+
+    def _raise_if_nonfinite(self) -> None:
+        first = self._first_nonfinite_step
+        if first is not None and int(first) >= 0:
+            raise NonFiniteLossError(
+                f"non-finite training loss at epoch {self.current_epoch}, step {int(first)}; lower optimizer.lr "
+                "or check the data. The run stops here; its last good checkpoint is kept."
+            )
+
+    def epoch_train_metrics(self) -> dict[str, torch.Tensor]:
+        """The current epoch's training loss and metrics (read by callbacks before they are reset)."""
+        return {"train/loss": self.train_loss.compute(), **self.train_metrics.compute()}
+
+    def on_train_epoch_end(self) -> None:
+        """Log the epoch's training metrics."""
+        self._raise_if_nonfinite()
+        values = self.epoch_train_metrics()
+        loss = values.pop("train/loss")
+        self.log_dict(values)
+        self.log("train/loss", loss, prog_bar=True)
+        self.train_metrics.reset()
+        self.train_loss.reset()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        """Accumulate validation loss, metrics and the confusion matrix."""
+        loss, logits, y = self._step(batch)
+        self.val_metrics.update(logits, y)
+        self.val_confusion.update(logits, y)
+        self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+
+    def on_validation_epoch_end(self) -> None:
+        """Log validation metrics and the best validation accuracy so far."""
+        values = self.val_metrics.compute()
+        self.val_metrics.reset()
+        acc = values.pop("val/acc")
+        self.log_dict(values)
+        self.log("val/acc", acc, prog_bar=True)
+        if not self.trainer.sanity_checking:
+            self.val_acc_best.update(acc)
+        self.log("val/acc_best", self.val_acc_best.compute() if self.val_acc_best.update_called else acc)
+        self.last_val_confusion = self.val_confusion.compute().cpu()
+        self.val_confusion.reset()
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        """Accumulate test loss, metrics and the confusion matrix."""
+        loss, logits, y = self._step(batch)
+        self.test_metrics.update(logits, y)
+        self.test_confusion.update(logits, y)
+        self.log("test/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+
+    def on_test_epoch_end(self) -> None:
+        """Log test metrics."""
+        self.log_dict(self.test_metrics.compute())
+        self.test_metrics.reset()
+        self.last_test_confusion = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        """Class probabilities for a batch."""
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        return self(x).float().softmax(dim=1)
+
+    def configure_optimizers(self) -> Any:
+        """Build the optimizer from its partial config and attach the scheduler, if any."""
+        optimizer = self.optimizer_factory(params=self.parameters())
+        cfg = self.scheduler_cfg
+        if not cfg or cfg.get("scheduler") is None:
+            return optimizer
+        scheduler = cfg["scheduler"](optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "monitor": cfg.get("monitor", "val/acc"),
+                "interval": cfg.get("interval", "epoch"),
+                "frequency": cfg.get("frequency", 1),
+            },
+        }

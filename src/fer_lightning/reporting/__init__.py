@@ -1,0 +1,1 @@
+"""The results table of a sweep or a folder of runs."""

@@ -1,0 +1,46 @@
+"""Figures of a results table: validation accuracy per epoch per run, and test accuracy per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def plot_curves(df: pd.DataFrame, path: Path) -> None:
+    """One line per run: validation accuracy against epoch."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for row in df.itertuples():
+        history = row._history or []
+        epochs = [h["epoch"] for h in history if h.get("val/acc") is not None]
+        accs = [h["val/acc"] for h in history if h.get("val/acc") is not None]
+        if epochs:
+            ax.plot(epochs, accs, marker="o", ms=3, label=row.run)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    if len(df) <= 20:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_summary(df: pd.DataFrame, path: Path) -> None:
+    """A bar per run: test accuracy (best validation accuracy where there is no test split)."""
+    column = "test_acc" if df["test_acc"].notna().any() else "best_val_acc"
+    values = df[column].fillna(0.0)
+    fig, ax = plt.subplots(figsize=(max(6, 0.4 * len(df) + 2), 4.5))
+    colors = ["tab:blue" if s == "completed" else "tab:red" for s in df["status"]]
+    ax.bar(range(len(df)), values, color=colors)
+    ax.set_xticks(range(len(df)), df["run"], rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel(column.replace("_", " "))
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,1 @@
+"""What every entry point shares: config resolvers, validation, precision choice, run dirs and error handling."""

@@ -1,0 +1,59 @@
+"""The wrapper every Hydra main runs its task through: clear errors, failure records, sweep isolation."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from fer_lightning.callbacks.run_record import write_json
+from fer_lightning.errors import FERError
+
+log = logging.getLogger("fer_lightning")
+
+
+def in_multirun() -> bool:
+    """Whether this process runs one job of a Hydra multirun."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    except Exception:  # outside Hydra (tests calling train() directly)
+        return False
+
+
+def record_failure(output_dir: Path, err: BaseException) -> None:
+    """Write a metrics.json with status 'failed' and the error, so the report lists the trial."""
+    first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    payload = {"status": "failed", "error": f"{type(err).__name__}: {first_line}", "traceback": traceback.format_exc()}
+    try:
+        write_json(Path(output_dir) / "metrics.json", payload)
+    except OSError:
+        pass  # the outputs dir itself is the problem; the message below still says what failed
+
+
+def run_task(task: Callable[[DictConfig], tuple[dict, dict]], cfg: DictConfig) -> float:
+    """Run a task; return the optimized metric (NaN for a failed trial, so a sweep carries on)."""
+    output_dir = Path(cfg.paths.output_dir)
+    try:
+        metrics, _ = task(cfg)
+    except FERError as err:
+        record_failure(output_dir, err)
+        log.error("%s", err)
+        if in_multirun():
+            return math.nan
+        sys.exit(2)  # a user error: the message says what to change, a traceback would bury it
+    except Exception as err:
+        record_failure(output_dir, err)
+        if in_multirun():
+            log.exception("trial failed; the remaining trials go on")
+            return math.nan
+        raise
+    value = metrics.get(cfg.get("optimized_metric") or "", math.nan)
+    return float(value) if value is not None else math.nan
