@@ -43,7 +43,7 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: torch.nn.
         num_classes=datamodule.num_classes,
         class_names=list(datamodule.class_names),
         class_weights=datamodule.class_weights,
-        config=OmegaConf.to_container(cfg, resolve=True),
+        run_config=OmegaConf.to_container(cfg, resolve=True),
     )
     if cfg.get("channels_last"):
         module = module.to(memory_format=torch.channels_last)
@@ -101,7 +101,7 @@ def load_classifier(ckpt_path: str | Path, map_location: str = "cpu") -> tuple[F
         optimizer=None,
         num_classes=int(ckpt["hyper_parameters"]["num_classes"]),
         class_names=ckpt["hyper_parameters"]["class_names"],
-        config=config,
+        run_config=config,
     )
     state = {k: v for k, v in ckpt["state_dict"].items() if k != "class_weights"}
     module.load_state_dict(state, strict=True)

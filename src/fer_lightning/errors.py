@@ -17,3 +17,7 @@ class DataFormatError(FERError, ValueError):
 
 class MissingDataError(DataFormatError, FileNotFoundError):
     """An expected dataset file is absent: the message names the path and how to obtain it."""
+
+
+class PretrainedWeightsError(FERError):
+    """Pretrained weights could not be downloaded and are not in the torch hub cache."""

@@ -82,4 +82,6 @@ def create_model(
         )
     if dropout is not None and not 0.0 <= float(dropout) < 1.0:
         raise ConfigError(f"model.dropout={dropout} is outside [0, 1); use a probability such as 0.2 or 0.5")
-    return info.builder(in_channels=in_channels, num_classes=num_classes, image_size=image_size, dropout=dropout, **kwargs)
+    return info.builder(
+        in_channels=in_channels, num_classes=num_classes, image_size=image_size, dropout=dropout, **kwargs
+    )

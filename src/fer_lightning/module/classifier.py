@@ -50,13 +50,13 @@ class FERClassifier(pl.LightningModule):
         class_names: Sequence[str] | None = None,
         label_smoothing: float = 0.0,
         class_weights: torch.Tensor | None = None,
-        config: dict | None = None,
+        run_config: dict | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"module.label_smoothing={label_smoothing} must be in [0, 1)")
-        # `config` is the composed run config: kept in the checkpoint so eval can rebuild net and data.
-        self.save_hyperparameters({"num_classes": num_classes, "class_names": list(class_names or []), "config": config})
+        # `run_config` is the composed run config: kept in the checkpoint so eval can rebuild net and data.
+        self.save_hyperparameters({"num_classes": num_classes, "class_names": list(class_names or []), "config": run_config})
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_cfg = scheduler
