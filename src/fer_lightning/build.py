@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.data.datamodule import InMemoryDataModule
@@ -35,15 +35,21 @@ def build_net(cfg: DictConfig) -> torch.nn.Module:
 def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: torch.nn.Module) -> FERClassifier:
     """Wrap the network in the classifier with the configured optimizer and scheduler."""
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    module = instantiate(
-        cfg.module,
+    options = OmegaConf.to_container(cfg.module, resolve=True)
+    module_class = get_class(options.pop("_target_"))
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    run_config.pop("hydra", None)
+    # Called directly rather than through instantiate(): the run config is data to store, and its
+    # nested `_target_` entries must not be instantiated.
+    module = module_class(
         net=net,
         optimizer=instantiate(cfg.optimizer),
         scheduler=OmegaConf.to_container(scheduler) if isinstance(scheduler, DictConfig) else scheduler,
         num_classes=datamodule.num_classes,
         class_names=list(datamodule.class_names),
         class_weights=datamodule.class_weights,
-        run_config=OmegaConf.to_container(cfg, resolve=True),
+        run_config=run_config,
+        **options,
     )
     if cfg.get("channels_last"):
         module = module.to(memory_format=torch.channels_last)

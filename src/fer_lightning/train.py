@@ -71,9 +71,13 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
 
     objects = {"cfg": cfg, "datamodule": datamodule, "module": module, "trainer": trainer}
     metrics: dict[str, float] = {}
+    recorder = next((c for c in trainer.callbacks if isinstance(c, RunRecorder)), None)
+    history: list[dict] = []
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics.update(_floats(trainer.callback_metrics))
+        # copied now: testing the best checkpoint restores the callbacks' state as of that checkpoint
+        history = list(recorder.history) if recorder else []
 
     test_note = None
     if cfg.get("test", True):
@@ -85,8 +89,6 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
             test_note = f"{datamodule.source} has no labelled test split; the test stage was skipped"
             log.warning(test_note)
 
-    recorder = next((c for c in trainer.callbacks if isinstance(c, RunRecorder)), None)
-    history = recorder.history if recorder else []
     seconds = [h["seconds"] for h in history if h.get("seconds")]
     best_cb = trainer.checkpoint_callback
     summary = {
