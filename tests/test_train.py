@@ -20,7 +20,16 @@ def test_train_writes_run_dir(train_cfg):
     assert summary["status"] == "completed"
     assert summary["epochs"] == 2
     assert summary["params"] > 0
-    for key in ("train/acc", "val/acc", "val/acc_best", "val/f1", "test/acc", "test/precision", "test/recall", "test/f1"):
+    for key in (
+        "train/acc",
+        "val/acc",
+        "val/acc_best",
+        "val/f1",
+        "test/acc",
+        "test/precision",
+        "test/recall",
+        "test/f1",
+    ):
         assert key in summary["metrics"], key
         assert 0.0 <= summary["metrics"][key] <= 1.0
     assert (run_dir / "config.yaml").is_file()
@@ -74,15 +83,21 @@ def test_train_then_eval_from_checkpoint(train_cfg, tmp_path):
 def test_cli_train_and_eval(tmp_path):
     res = run_cli(
         "fer_lightning.train",
-        "data.n_train=256", "data.n_val=64", "data.n_test=64", "trainer.max_epochs=1",
-        "callbacks.progress_bar=null", f"paths.log_dir={tmp_path}",
+        "data.n_train=256",
+        "data.n_val=64",
+        "data.n_test=64",
+        "trainer.max_epochs=1",
+        "callbacks.progress_bar=null",
+        f"paths.log_dir={tmp_path}",
         cwd=tmp_path,  # works from any working directory
     )
     assert res.returncode == 0, res.stderr[-3000:]
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1
     summary = json.loads((runs[0] / "metrics.json").read_text())
-    res = run_cli("fer_lightning.eval", f"ckpt_path={summary['best_ckpt']}", f"paths.log_dir={tmp_path}", cwd=tmp_path)
+    res = run_cli(
+        "fer_lightning.eval", f"ckpt_path={summary['best_ckpt']}", f"paths.log_dir={tmp_path}", cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     evals = list((tmp_path / "evals").iterdir())
     assert json.loads((evals[0] / "metrics.json").read_text())["n"] == 64
@@ -90,10 +105,16 @@ def test_cli_train_and_eval(tmp_path):
 
 def test_multirun_2x2(tmp_path):
     res = run_cli(
-        "fer_lightning.train", "--multirun",
-        "optimizer=adam,sgd", "optimizer.lr=1e-3,1e-4",
-        "data.n_train=128", "data.n_val=64", "data.n_test=64", "trainer.max_epochs=1",
-        "callbacks.progress_bar=null", f"paths.log_dir={tmp_path}",
+        "fer_lightning.train",
+        "--multirun",
+        "optimizer=adam,sgd",
+        "optimizer.lr=1e-3,1e-4",
+        "data.n_train=128",
+        "data.n_val=64",
+        "data.n_test=64",
+        "trainer.max_epochs=1",
+        "callbacks.progress_bar=null",
+        f"paths.log_dir={tmp_path}",
     )
     assert res.returncode == 0, res.stderr[-3000:]
     sweeps = list((tmp_path / "multirun").iterdir())
@@ -109,7 +130,9 @@ def test_multirun_2x2(tmp_path):
 
 
 def test_missing_fer2013_gives_clear_error(tmp_path):
-    res = run_cli("fer_lightning.train", "data=fer2013", f"data.root={tmp_path}/nowhere", f"paths.log_dir={tmp_path}")
+    res = run_cli(
+        "fer_lightning.train", "data=fer2013", f"data.root={tmp_path}/nowhere", f"paths.log_dir={tmp_path}"
+    )
     assert res.returncode != 0
     err = res.stdout + res.stderr
     assert f"{tmp_path}/nowhere" in err
@@ -119,5 +142,11 @@ def test_missing_fer2013_gives_clear_error(tmp_path):
 
 def test_readme_names_the_commands():
     readme = (REPO / "README.md").read_text()
-    for command in ("make install", "make demo", "make test", "python -m fer_lightning.train", "python -m fer_lightning.eval"):
+    for command in (
+        "make install",
+        "make demo",
+        "make test",
+        "python -m fer_lightning.train",
+        "python -m fer_lightning.eval",
+    ):
         assert command in readme

@@ -70,7 +70,9 @@ def build_trainer(cfg: DictConfig, *, logger_kwargs: dict | None = None) -> pl.T
         if isinstance(c, DictConfig) and "_target_" in c:
             extra = logger_kwargs if logger_kwargs and c._target_.endswith("TensorBoardLogger") else {}
             loggers.append(instantiate(c, **extra))
-    precision = resolve_precision(cfg.trainer.get("precision", "auto"), str(cfg.trainer.get("accelerator", "auto")))
+    precision = resolve_precision(
+        cfg.trainer.get("precision", "auto"), str(cfg.trainer.get("accelerator", "auto"))
+    )
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision)
 
 
@@ -86,9 +88,17 @@ def load_pretrained_weights(net: torch.nn.Module, ckpt_path: str) -> None:
     loaded = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
     skipped = sorted(k for k in target if k not in loaded)
     if not loaded:
-        raise ConfigError(f"init_from={ckpt_path}: no weights match model={type(net).__name__}; is it the same network?")
+        raise ConfigError(
+            f"init_from={ckpt_path}: no weights match model={type(net).__name__}; is it the same network?"
+        )
     net.load_state_dict(loaded, strict=False)
-    log.info("init_from %s: loaded %d tensors, re-initialised %d (%s)", path, len(loaded), len(skipped), ", ".join(skipped[:6]))
+    log.info(
+        "init_from %s: loaded %d tensors, re-initialised %d (%s)",
+        path,
+        len(loaded),
+        len(skipped),
+        ", ".join(skipped[:6]),
+    )
 
 
 def load_classifier(ckpt_path: str | Path, map_location: str = "cpu") -> tuple[FERClassifier, DictConfig]:
@@ -99,7 +109,9 @@ def load_classifier(ckpt_path: str | Path, map_location: str = "cpu") -> tuple[F
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
     config = (ckpt.get("hyper_parameters") or {}).get("config")
     if config is None:
-        raise ConfigError(f"ckpt_path={ckpt_path} was not written by fer_lightning.train (it holds no run config)")
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} was not written by fer_lightning.train (it holds no run config)"
+        )
     cfg = OmegaConf.create(config)
     net = instantiate(cfg.model, _convert_="partial")
     module = FERClassifier(

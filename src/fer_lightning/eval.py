@@ -1,4 +1,8 @@
-"""Evaluate a checkpoint: `python -m fer_lightning.eval ckpt_path=... [data=...] [split=test] [tta=none|flip|tencrop]`."""
+"""Evaluate a checkpoint: `python -m fer_lightning.eval ckpt_path=... [data=...] [split=test] [tta=none|flip|tencrop]`.
+
+The run dir gets metrics.json, per_class.csv, confusion_matrix.png, misclassified.png and the same figures as
+TensorBoard images under tensorboard/.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,17 @@ import hydra
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.build import load_classifier
 from fer_lightning.callbacks.run_record import write_json
 from fer_lightning.errors import ConfigError
+from fer_lightning.evaluation.figures import (
+    confusion_matrix_figure,
+    figure_to_tensor,
+    misclassified_figure,
+    save_figure,
+)
 from fer_lightning.evaluation.metrics import classification_report
 from fer_lightning.evaluation.predictions import predict_split
 from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
@@ -44,13 +55,41 @@ def write_per_class_csv(path: Path, report: dict) -> None:
         writer = csv.writer(fh)
         writer.writerow(["class", "precision", "recall", "f1", "support"])
         for name, row in report["per_class"].items():
-            writer.writerow([name, f"{row['precision']:.6f}", f"{row['recall']:.6f}", f"{row['f1']:.6f}", row["support"]])
+            writer.writerow(
+                [name, f"{row['precision']:.6f}", f"{row['recall']:.6f}", f"{row['f1']:.6f}", row["support"]]
+            )
+
+
+def write_figures(
+    output_dir: Path, report: dict, preds, class_names: list[str], title: str
+) -> dict[str, Path]:
+    """Confusion matrix and misclassified images as PNGs and as TensorBoard images in `output_dir/tensorboard`."""
+    probs = preds.logits.float().softmax(dim=1)
+    figures = {
+        "confusion_matrix": confusion_matrix_figure(report["confusion_matrix"], class_names, title=title),
+        "misclassified": misclassified_figure(
+            preds.images, preds.labels, probs.argmax(dim=1), probs, class_names, title=title
+        ),
+    }
+    written = {}
+    writer = SummaryWriter(log_dir=str(output_dir / "tensorboard"))
+    try:
+        for name, fig in figures.items():
+            written[name] = save_figure(fig, output_dir / f"{name}.png")
+            writer.add_image(f"{report['split']}/{name}", figure_to_tensor(fig), global_step=0)
+        writer.add_scalar(f"{report['split']}/accuracy", report["accuracy"], 0)
+        writer.add_scalar(f"{report['split']}/macro_f1", report["macro_f1"], 0)
+    finally:
+        writer.close()
+    return written
 
 
 def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
-    """Evaluate `cfg.ckpt_path` on a split; write metrics.json and per_class.csv into the run dir."""
+    """Evaluate `cfg.ckpt_path` on a split; write metrics, per-class CSV and figures into the run dir."""
     if not cfg.get("ckpt_path"):
-        raise ConfigError("ckpt_path is required: python -m fer_lightning.eval ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt")
+        raise ConfigError(
+            "ckpt_path is required: python -m fer_lightning.eval ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt"
+        )
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     module, train_cfg = load_classifier(cfg.ckpt_path)
@@ -62,7 +101,11 @@ def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
             f"split={split}: {datamodule.source} has no labelled {split} split (it has: {', '.join(datamodule.splits)}); "
             "use split=val"
         )
-    device = "cuda" if cfg.get("device", "auto") == "auto" and torch.cuda.is_available() else cfg.get("device", "cpu")
+    device = (
+        "cuda"
+        if cfg.get("device", "auto") == "auto" and torch.cuda.is_available()
+        else cfg.get("device", "cpu")
+    )
     device = "cpu" if device == "auto" else device
     preds = predict_split(module.net, datamodule, split, tta=cfg.get("tta", "none"), device=device)
     report = classification_report(preds.logits, preds.labels, datamodule.class_names)
@@ -77,13 +120,22 @@ def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
     )
     write_json(output_dir / "metrics.json", report)
     write_per_class_csv(output_dir / "per_class.csv", report)
+    title = f"{report['model']} on {datamodule.source}/{split} (tta={report['tta']}): accuracy {report['accuracy']:.3f}"
+    figures = write_figures(output_dir, report, preds, list(datamodule.class_names), title)
     OmegaConf.save(cfg, output_dir / "config.yaml")
     log.info(
         "%s on %s/%s: accuracy %.4f, macro F1 %.4f (n=%d) -> %s",
-        report["model"], datamodule.source, split, report["accuracy"], report["macro_f1"], report["n"], output_dir,
+        report["model"],
+        datamodule.source,
+        split,
+        report["accuracy"],
+        report["macro_f1"],
+        report["n"],
+        output_dir,
     )
     flat = {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
-    return flat, {"report": report, "predictions": preds, "datamodule": datamodule, "module": module, "output_dir": output_dir}
+    objects = {"report": report, "predictions": preds, "datamodule": datamodule, "module": module}
+    return flat, {**objects, "output_dir": output_dir, "figures": figures}
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")

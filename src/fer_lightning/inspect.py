@@ -26,7 +26,7 @@ def format_table(summary: dict) -> str:
     rows = [[name, str(s["n"]), *(str(s["per_class"][c]) for c in classes)] for name, s in splits.items()]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"source: {summary['source']}"]
-    lines += ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in [header, *rows]]
+    lines += ["  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     dropped = ", ".join(f"{k}: {v}" for k, v in summary["dropped"].items()) or "none"
     lines += [f"dropped: {dropped}", f"cache: {summary['cache'] or 'not cached'}"]
     return "\n".join(lines)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-CANONICAL_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
+CANONICAL_CLASSES: tuple[str, ...] = (
+    "angry",
+    "disgust",
+    "fear",
+    "happy",
+    "sad",
+    "surprise",
+    "neutral",
+    "contempt",
+)
 FER2013_CLASSES: tuple[str, ...] = CANONICAL_CLASSES[:7]
 
 # Synonyms seen in the folder layouts that Kaggle and the dataset owners ship.

@@ -17,11 +17,18 @@ def write_report(root: str | Path, sort_by: str = "best_val_acc") -> dict[str, P
     """Write report.csv, report.md, curves.png and summary.png (and folds.csv for k-fold runs) into `root`."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise ConfigError(f"report: {root} is not a directory; pass a sweep dir (outputs/multirun/<ts>) or outputs/runs")
+        raise ConfigError(
+            f"report: {root} is not a directory; pass a sweep dir (outputs/multirun/<ts>) or outputs/runs"
+        )
     df = build_table(root, sort_by=sort_by)
     if df.empty:
         raise ConfigError(f"report: no runs (folders with metrics.json or .hydra/config.yaml) under {root}")
-    out = {"csv": root / "report.csv", "md": root / "report.md", "curves": root / "curves.png", "summary": root / "summary.png"}
+    out = {
+        "csv": root / "report.csv",
+        "md": root / "report.md",
+        "curves": root / "curves.png",
+        "summary": root / "summary.png",
+    }
     df.drop(columns=["_history"]).to_csv(out["csv"], index=False)
     text = f"# Results: {root}\n\n{len(df)} runs, sorted by {sort_by}.\n\n" + to_markdown(df)
     folds = fold_summary(df)
@@ -47,9 +54,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Accept the dir as a plain positional argument as well as `dir=...`."""
-    sys.argv = sys.argv[:1] + [
-        a if ("=" in a or a.startswith("-")) else f"dir={a}" for a in sys.argv[1:]
-    ]
+    sys.argv = sys.argv[:1] + [a if ("=" in a or a.startswith("-")) else f"dir={a}" for a in sys.argv[1:]]
     _hydra_main()
 
 

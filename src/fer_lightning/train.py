@@ -63,11 +63,15 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     datamodule.setup()  # reads and checks the data before any model is built
     net = build_net(cfg)
     module = build_module(cfg, datamodule, net)
-    resume_step = torch.load(ckpt_path, map_location="cpu", weights_only=False)["global_step"] if ckpt_path else None
+    resume_step = (
+        torch.load(ckpt_path, map_location="cpu", weights_only=False)["global_step"] if ckpt_path else None
+    )
     # On resume, TensorBoard drops events the killed run wrote after the checkpoint, so curves don't repeat.
     trainer = build_trainer(cfg, logger_kwargs={"purge_step": resume_step} if resume_step else None)
     params = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    log.info("model %s: %s trainable parameters; data: %s", cfg.model.get("name"), f"{params:,}", datamodule.source)
+    log.info(
+        "model %s: %s trainable parameters; data: %s", cfg.model.get("name"), f"{params:,}", datamodule.source
+    )
 
     objects = {"cfg": cfg, "datamodule": datamodule, "module": module, "trainer": trainer}
     metrics: dict[str, float] = {}
@@ -84,7 +88,9 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         if datamodule.has_test:
             best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
-            metrics.update({k: v for k, v in _floats(trainer.callback_metrics).items() if k.startswith("test/")})
+            metrics.update(
+                {k: v for k, v in _floats(trainer.callback_metrics).items() if k.startswith("test/")}
+            )
         else:
             test_note = f"{datamodule.source} has no labelled test split; the test stage was skipped"
             log.warning(test_note)
@@ -101,7 +107,9 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         "epochs": len(history),
         "seconds_per_epoch": statistics.mean(seconds) if seconds else None,
         "best_ckpt": best_cb.best_model_path if best_cb else None,
-        "best_val_acc": float(best_cb.best_model_score) if best_cb and best_cb.best_model_score is not None else None,
+        "best_val_acc": float(best_cb.best_model_score)
+        if best_cb and best_cb.best_model_score is not None
+        else None,
         "test_note": test_note,
         "metrics": metrics,
     }

@@ -1,5 +1,6 @@
 """Lightning callbacks that leave a run's record on disk."""
 
+from fer_lightning.callbacks.figures import FigureLogger
 from fer_lightning.callbacks.run_record import RunRecorder
 
-__all__ = ["RunRecorder"]
+__all__ = ["FigureLogger", "RunRecorder"]

@@ -14,9 +14,7 @@ import torch
 def _floats(metrics: dict) -> dict[str, float]:
     out = {}
     for key, value in metrics.items():
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            out[key] = float(value)
-        elif isinstance(value, int | float):
+        if isinstance(value, torch.Tensor) and value.numel() == 1 or isinstance(value, int | float):
             out[key] = float(value)
     return out
 

@@ -13,13 +13,19 @@ class Split:
 
     images: torch.Tensor
     labels: torch.Tensor
-    targets: dict[str, torch.Tensor] = field(default_factory=dict)  # optional regression targets, e.g. valence
+    targets: dict[str, torch.Tensor] = field(
+        default_factory=dict
+    )  # optional regression targets, e.g. valence
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"Split.images must be uint8 [N, C, H, W], got {self.images.dtype} {tuple(self.images.shape)}")
+            raise ValueError(
+                f"Split.images must be uint8 [N, C, H, W], got {self.images.dtype} {tuple(self.images.shape)}"
+            )
         if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"Split.labels must be int64 [{self.images.shape[0]}], got {self.labels.dtype} {tuple(self.labels.shape)}")
+            raise ValueError(
+                f"Split.labels must be int64 [{self.images.shape[0]}], got {self.labels.dtype} {tuple(self.labels.shape)}"
+            )
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

@@ -26,7 +26,9 @@ def fingerprint_files(root: Path) -> str:
 
 def cache_key(root: Path, settings: dict) -> str:
     """Key a decoded dataset by what is on disk and how it was decoded."""
-    payload = json.dumps({"root": str(root.resolve()), "files": fingerprint_files(root), **settings}, sort_keys=True)
+    payload = json.dumps(
+        {"root": str(root.resolve()), "files": fingerprint_files(root), **settings}, sort_keys=True
+    )
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
@@ -34,7 +36,9 @@ def save_cached(path: Path, data: LoadedDataset) -> None:
     """Write a decoded dataset atomically, so an interrupted write never leaves a corrupt cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "splits": {k: {"images": s.images, "labels": s.labels, "targets": s.targets} for k, s in data.splits.items()},
+        "splits": {
+            k: {"images": s.images, "labels": s.labels, "targets": s.targets} for k, s in data.splits.items()
+        },
         "dropped": data.dropped,
         "source": data.source,
     }
@@ -49,7 +53,9 @@ def load_cached(path: Path) -> LoadedDataset | None:
         return None
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        splits = {k: Split(v["images"], v["labels"], dict(v["targets"])) for k, v in payload["splits"].items()}
+        splits = {
+            k: Split(v["images"], v["labels"], dict(v["targets"])) for k, v in payload["splits"].items()
+        }
         return LoadedDataset(splits, dict(payload["dropped"]), payload["source"])
     except Exception:  # a stale or truncated cache is rebuilt rather than trusted
         return None

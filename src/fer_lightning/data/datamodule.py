@@ -51,13 +51,17 @@ class InMemoryDataModule(pl.LightningDataModule):
         if channels not in (1, 3):
             raise ConfigError(f"data.channels={channels} is not supported; allowed: 1 (grayscale) or 3 (RGB)")
         if num_classes not in (7, 8):
-            raise ConfigError(f"data.num_classes={num_classes}; allowed: 7 (FER2013 classes) or 8 (plus contempt)")
+            raise ConfigError(
+                f"data.num_classes={num_classes}; allowed: 7 (FER2013 classes) or 8 (plus contempt)"
+            )
         if balance not in BALANCE_MODES:
             raise ConfigError(f"data.balance={balance!r}; allowed: {', '.join(BALANCE_MODES)}")
         if not 0.0 < val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction={val_fraction} must be in (0, 1)")
         if num_folds is not None and not (num_folds >= 2 and 0 <= fold < num_folds):
-            raise ConfigError(f"data.num_folds={num_folds} data.fold={fold}: need num_folds >= 2 and 0 <= fold < num_folds")
+            raise ConfigError(
+                f"data.num_folds={num_folds} data.fold={fold}: need num_folds >= 2 and 0 <= fold < num_folds"
+            )
         for key, values in (("data.mean", mean), ("data.std", std)):
             if len(values) not in (1, channels):
                 raise ConfigError(f"{key} has {len(values)} values; give 1 or data.channels={channels}")
@@ -153,7 +157,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         for name in SPLITS:
             if name in self.splits:
                 counts = torch.bincount(self.splits[name].labels, minlength=self.num_classes).tolist()
-                out["splits"][name] = {"n": len(self.splits[name]), "per_class": dict(zip(self.class_names, counts))}
+                out["splits"][name] = {
+                    "n": len(self.splits[name]),
+                    "per_class": dict(zip(self.class_names, counts, strict=True)),
+                }
         out["cache"] = str(self.cache_path) if self.cache_path else None
         return out
 
@@ -242,7 +249,9 @@ class SyntheticDataModule(InMemoryDataModule):
         kw = {"image_size": self.image_size, "channels": self.channels, "num_classes": self.num_classes}
         splits = {
             name: make_synthetic_split(n, seed=self.seed * 10 + i, **kw)
-            for i, (name, n) in enumerate((("train", self.n_train), ("val", self.n_val), ("test", self.n_test)))
+            for i, (name, n) in enumerate(
+                (("train", self.n_train), ("val", self.n_val), ("test", self.n_test))
+            )
         }
         return LoadedDataset(splits, {}, f"synthetic faces (seed {self.seed})")
 

@@ -56,7 +56,9 @@ class FERClassifier(pl.LightningModule):
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"module.label_smoothing={label_smoothing} must be in [0, 1)")
         # `run_config` is the composed run config: kept in the checkpoint so eval can rebuild net and data.
-        self.save_hyperparameters({"num_classes": num_classes, "class_names": list(class_names or []), "config": run_config})
+        self.save_hyperparameters(
+            {"num_classes": num_classes, "class_names": list(class_names or []), "config": run_config}
+        )
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_cfg = scheduler
@@ -84,7 +86,9 @@ class FERClassifier(pl.LightningModule):
     def _step(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y = batch
         logits = self(x)
-        loss = F.cross_entropy(logits.float(), y, weight=self.class_weights, label_smoothing=self.label_smoothing)
+        loss = F.cross_entropy(
+            logits.float(), y, weight=self.class_weights, label_smoothing=self.label_smoothing
+        )
         return loss, logits.detach(), y
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

@@ -38,9 +38,13 @@ _METRIC_COLUMNS = {
 
 def find_runs(root: Path) -> list[Path]:
     """Run dirs below `root`: those Hydra started (a .hydra/ folder) or that left a metrics.json."""
-    found = {p.parent for p in root.rglob(".hydra/config.yaml")} | {p.parent for p in root.rglob("metrics.json")}
+    found = {p.parent for p in root.rglob(".hydra/config.yaml")} | {
+        p.parent for p in root.rglob("metrics.json")
+    }
     # eval outputs also hold a metrics.json but no train config; keep training runs only
-    return sorted(p for p in found if (p / "config.yaml").is_file() or (p / ".hydra" / "config.yaml").is_file())
+    return sorted(
+        p for p in found if (p / "config.yaml").is_file() or (p / ".hydra" / "config.yaml").is_file()
+    )
 
 
 def _overrides(run: Path) -> list[str]:
@@ -90,7 +94,7 @@ def build_table(root: Path, sort_by: str = "best_val_acc") -> pd.DataFrame:
     parsed = [dict(_split_override(o) for o in r["_overrides"]) for r in rows]
     keys = sorted({k for p in parsed for k in p})
     varying = [k for k in keys if len({p.get(k) for p in parsed}) > 1]
-    for row, p in zip(rows, parsed):
+    for row, p in zip(rows, parsed, strict=True):
         for k in varying:
             row[k] = p.get(k, "")
     df = pd.DataFrame(rows)
@@ -113,7 +117,7 @@ def fold_summary(df: pd.DataFrame) -> pd.DataFrame | None:
     rows = []
     for key, part in grouped:
         key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(group_keys, key))
+        row = dict(zip(group_keys, key, strict=True))
         row["folds"] = len(part)
         for m in metrics:
             values = part[m].astype(float)

@@ -6,7 +6,16 @@ import torch
 
 from fer_lightning.errors import ConfigError
 
-LIGHTNING_PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true", "transformer-engine")
+LIGHTNING_PRECISIONS = (
+    "32-true",
+    "32",
+    "16-mixed",
+    "bf16-mixed",
+    "bf16-true",
+    "16-true",
+    "64-true",
+    "transformer-engine",
+)
 
 
 def cpu_supports_bf16() -> bool:
@@ -22,7 +31,9 @@ def resolve_precision(precision: str | int, accelerator: str) -> str:
     precision = str(precision)
     if precision != "auto":
         if precision not in LIGHTNING_PRECISIONS:
-            raise ConfigError(f"trainer.precision={precision!r}; allowed: auto, {', '.join(LIGHTNING_PRECISIONS)}")
+            raise ConfigError(
+                f"trainer.precision={precision!r}; allowed: auto, {', '.join(LIGHTNING_PRECISIONS)}"
+            )
         return precision
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     if on_gpu:

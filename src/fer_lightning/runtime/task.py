@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import sys
@@ -31,11 +32,14 @@ def in_multirun() -> bool:
 def record_failure(output_dir: Path, err: BaseException) -> None:
     """Write a metrics.json with status 'failed' and the error, so the report lists the trial."""
     first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    payload = {"status": "failed", "error": f"{type(err).__name__}: {first_line}", "traceback": traceback.format_exc()}
-    try:
+    payload = {
+        "status": "failed",
+        "error": f"{type(err).__name__}: {first_line}",
+        "traceback": traceback.format_exc(),
+    }
+    # When the outputs dir itself is the problem, the logged message still says what failed.
+    with contextlib.suppress(OSError):
         write_json(Path(output_dir) / "metrics.json", payload)
-    except OSError:
-        pass  # the outputs dir itself is the problem; the message below still says what failed
 
 
 def run_task(task: Callable[[DictConfig], tuple[dict, dict]], cfg: DictConfig) -> float:
