@@ -1,0 +1,146 @@
+"""Image decoding for the folder and index-file layouts: uint8 [C, H, W] at a fixed square size."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from fer_lightning.errors import DataFormatError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# Bilinear with PIL's support scaling antialiases when shrinking, so large AffectNet faces do not alias.
+RESAMPLE = Image.Resampling.BILINEAR
+
+Box = tuple[float, float, float, float]  # x, y, width, height in pixels of the stored image
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a regular, non-hidden file with an image extension (case-insensitive)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
+
+
+def _pil_mode(channels: int) -> str:
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+    return "L" if channels == 1 else "RGB"
+
+
+def _to_array(img: Image.Image, image_size: int, channels: int) -> np.ndarray:
+    mode = _pil_mode(channels)
+    if img.mode == "P":
+        img = img.convert("RGBA")  # palette transparency must be expanded before dropping alpha
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float images: rescale to 0-255 rather than letting convert() clip them.
+        arr = np.asarray(img, dtype=np.float64)
+        hi = float(arr.max()) if arr.size else 0.0
+        img = Image.fromarray(np.clip(arr * (255.0 / hi if hi > 255 else 1.0), 0, 255).astype(np.uint8), "L")
+    if img.mode != mode:
+        img = img.convert(mode)  # gray -> RGB replicates the channel; RGB -> L is ITU-R 601 luma
+    if img.size != (image_size, image_size):
+        img = img.resize((image_size, image_size), RESAMPLE)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int] | None:
+    x, y, w, h = box
+    if not all(math.isfinite(v) for v in box) or w <= 0 or h <= 0:
+        return None
+    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+    x1, y1 = min(width, int(round(x + w))), min(height, int(round(y + h)))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def decode_image(path: Path | str, image_size: int, channels: int, box: Box | None = None) -> np.ndarray:
+    """Decode an image file to uint8 [channels, image_size, image_size], cropping to `box` first if given."""
+    path = Path(path)
+    mode = _pil_mode(channels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                full_w, full_h = img.size
+                if box is None:
+                    # JPEG draft decodes at a reduced scale (>= the requested size): far faster for big files.
+                    img.draft(mode, (image_size, image_size))
+                    img.load()
+                    return _to_array(img, image_size, channels)
+                clipped = _clip_box(box, full_w, full_h)
+                if clipped is None:
+                    raise DataFormatError(
+                        f"{path}: face box x={box[0]}, y={box[1]}, width={box[2]}, height={box[3]} is empty or "
+                        f"lies outside the {full_w}x{full_h} image"
+                    )
+                x0, y0, x1, y1 = clipped
+                want = (
+                    math.ceil(image_size * full_w / (x1 - x0)),
+                    math.ceil(image_size * full_h / (y1 - y0)),
+                )
+                img.draft(mode, want)
+                img.load()
+                sx, sy = img.size[0] / full_w, img.size[1] / full_h
+                crop = (
+                    int(x0 * sx),
+                    int(y0 * sy),
+                    max(int(x0 * sx) + 1, math.ceil(x1 * sx)),
+                    max(int(y0 * sy) + 1, math.ceil(y1 * sy)),
+                )
+                return _to_array(img.crop(crop), image_size, channels)
+    except DataFormatError:
+        raise
+    except FileNotFoundError as err:
+        raise DataFormatError(f"{path}: image file is missing") from err
+    except Exception as err:  # PIL raises many types for corrupt files; all mean "unreadable"
+        raise DataFormatError(f"{path}: cannot decode image file ({type(err).__name__}: {err})") from err
+
+
+def load_images(
+    paths: Sequence[Path],
+    image_size: int,
+    channels: int,
+    boxes: Sequence[Box | None] | None = None,
+    workers: int | None = None,
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Decode many files into uint8 [N, C, S, S]; returns the array and {index: problem} for unreadable ones."""
+    out = np.zeros((len(paths), channels, image_size, image_size), dtype=np.uint8)
+    failures: dict[int, str] = {}
+
+    def one(i: int) -> None:
+        try:
+            out[i] = decode_image(paths[i], image_size, channels, boxes[i] if boxes is not None else None)
+        except DataFormatError as err:
+            failures[i] = str(err)
+
+    workers = workers or min(8, os.cpu_count() or 1)
+    if workers <= 1 or len(paths) < 64:
+        for i in range(len(paths)):
+            one(i)
+    else:
+        # PIL releases the GIL while decoding and resizing, so threads scale without pickling arrays.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(one, range(len(paths)), chunksize=1))
+    return out, dict(sorted(failures.items()))
+
+
+def resize_gray(images: np.ndarray, image_size: int) -> np.ndarray:
+    """Resize uint8 grayscale images [N, H, W] to [N, image_size, image_size] with the same filter as files."""
+    if images.shape[1:] == (image_size, image_size):
+        return images
+    out = np.empty((images.shape[0], image_size, image_size), dtype=np.uint8)
+    for i in range(images.shape[0]):
+        out[i] = np.asarray(Image.fromarray(images[i], "L").resize((image_size, image_size), RESAMPLE))
+    return out
+
+
+def gray_to_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """Turn grayscale [N, H, W] into [N, channels, H, W], replicating the gray plane for RGB."""
+    _pil_mode(channels)
+    stacked = images[:, None]
+    return np.repeat(stacked, 3, axis=1) if channels == 3 else np.ascontiguousarray(stacked)
