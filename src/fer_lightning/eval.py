@@ -27,7 +27,7 @@ from fer_lightning.evaluation.figures import (
 )
 from fer_lightning.evaluation.metrics import classification_report
 from fer_lightning.evaluation.predictions import predict_split
-from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
+from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
 
 log = logging.getLogger("fer_lightning")
@@ -138,7 +138,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
     return flat, {**objects, "output_dir": output_dir, "figures": figures}
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point of the evaluation."""
     return run_task(evaluate, cfg)

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from fer_lightning.build import build_datamodule
 from fer_lightning.errors import FERError
-from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
+from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 
 
 def inspect_data(cfg: DictConfig) -> dict:
@@ -32,7 +32,7 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="inspect")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="inspect")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: print the table, or one JSON object with format=json."""
     try:

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from fer_lightning.errors import ConfigError
 from fer_lightning.reporting.plots import plot_curves, plot_summary
 from fer_lightning.reporting.table import build_table, fold_summary, to_markdown
+from fer_lightning.runtime.resolvers import CONF_DIR
 
 
 def write_report(root: str | Path, sort_by: str = "best_val_acc") -> dict[str, Path]:
@@ -42,7 +43,7 @@ def write_report(root: str | Path, sort_by: str = "best_val_acc") -> dict[str, P
     return out
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="report")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="report")
 def _hydra_main(cfg: DictConfig) -> None:
     try:
         written = write_report(cfg.dir, sort_by=cfg.sort_by)

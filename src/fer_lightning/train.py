@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from fer_lightning.build import build_datamodule, build_module, build_net, build_trainer
 from fer_lightning.callbacks.run_record import RunRecorder, write_json
 from fer_lightning.errors import ConfigError
-from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
+from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.rundir import check_fresh_run_dir
 from fer_lightning.runtime.task import run_task
 from fer_lightning.runtime.validate import validate_config
@@ -117,7 +117,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     return metrics, objects
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point: returns the metric a sweeper optimises (NaN for a failed trial)."""
     return run_task(train, cfg)

@@ -7,9 +7,10 @@ from omegaconf import DictConfig
 
 from fer_lightning.errors import FERError
 from fer_lightning.models.summary import print_models
+from fer_lightning.runtime.resolvers import CONF_DIR
 
 
-@hydra.main(version_base="1.3", config_path="../../../conf", config_name="models")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="models")
 def main(cfg: DictConfig) -> None:
     """Print the model zoo in `cfg.format` (table or json)."""
     try:

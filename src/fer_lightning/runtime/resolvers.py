@@ -7,6 +7,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+# The config tree, as an absolute path: Hydra then finds it whether a main runs as `python -m`, as a
+# console script (fer-train) or is imported, and from any working directory.
+CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
+
 
 def project_root() -> str:
     """The repo root for an editable install (where conf/ lives), else $FER_ROOT, else the working directory."""
