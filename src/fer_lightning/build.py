@@ -7,15 +7,30 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import get_class
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.data.datamodule import InMemoryDataModule
-from fer_lightning.errors import ConfigError
+from fer_lightning.errors import ConfigError, FERError
 from fer_lightning.module.classifier import FERClassifier
 from fer_lightning.runtime.precision import resolve_precision
 
 log = logging.getLogger(__name__)
+
+
+def instantiate(config, *args, **kwargs):
+    """hydra's instantiate, re-raising our own user errors as they are rather than wrapped in Hydra's."""
+    try:
+        return hydra_instantiate(config, *args, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while cause is not None and not isinstance(cause, FERError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
 
 
 def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:

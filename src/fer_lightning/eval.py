@@ -12,11 +12,10 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.tensorboard import SummaryWriter
 
-from fer_lightning.build import load_classifier
+from fer_lightning.build import instantiate, load_classifier
 from fer_lightning.callbacks.run_record import write_json
 from fer_lightning.errors import ConfigError
 from fer_lightning.evaluation.figures import (

@@ -52,22 +52,33 @@ def _overrides() -> list[str]:
 
 def train(cfg: DictConfig) -> tuple[dict, dict]:
     """Fit, then test the best checkpoint; write `metrics.json` into the run dir and return (metrics, objects)."""
-    validate_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path = resume_checkpoint(cfg, output_dir)
-    check_fresh_run_dir(output_dir, resuming=ckpt_path is not None)
-    OmegaConf.save(cfg, output_dir / "config.yaml")
+    resuming = ckpt_path is not None
+    if (
+        resuming
+        and (output_dir / "config.yaml").is_file()
+        and (cfg.get("resume") or cfg.get("ckpt_path") == "last")
+    ):
+        # A resumed run continues with the config it started with; the command line need not repeat it.
+        saved = OmegaConf.load(output_dir / "config.yaml")
+        saved.paths.output_dir = str(output_dir)
+        cfg = saved
+    validate_config(cfg)
+    check_fresh_run_dir(output_dir, resuming=resuming)
+    if not resuming:
+        OmegaConf.save(cfg, output_dir / "config.yaml")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
+    net = build_net(cfg)  # cheap, and checks the model against the data's shape before data is read
     datamodule = build_datamodule(cfg)
-    datamodule.setup()  # reads and checks the data before any model is built
-    net = build_net(cfg)
+    datamodule.setup()
     module = build_module(cfg, datamodule, net)
     resume_step = (
         torch.load(ckpt_path, map_location="cpu", weights_only=False)["global_step"] if ckpt_path else None
     )
-    # On resume, TensorBoard drops events the killed run wrote after the checkpoint, so curves don't repeat.
-    trainer = build_trainer(cfg, logger_kwargs={"purge_step": resume_step} if resume_step else None)
+    # On resume, TensorBoard drops the events the killed run wrote after its checkpoint, so no step repeats.
+    trainer = build_trainer(cfg, logger_kwargs={"purge_step": resume_step + 1} if resume_step else None)
     params = sum(p.numel() for p in net.parameters() if p.requires_grad)
     log.info(
         "model %s: %s trainable parameters; data: %s", cfg.model.get("name"), f"{params:,}", datamodule.source

@@ -7,14 +7,13 @@ import logging
 
 import hydra
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from fer_lightning.augment.throughput import measure_augment
 from fer_lightning.bench.model_step import measure_model_step
 from fer_lightning.bench.reference import measure_reference
 from fer_lightning.bench.train_loop import measure_train_loop
-from fer_lightning.build import build_datamodule, build_module, build_net
+from fer_lightning.build import build_datamodule, build_module, build_net, instantiate
 from fer_lightning.errors import FERError
 from fer_lightning.runtime.precision import resolve_precision
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes

@@ -73,6 +73,7 @@ class FERClassifier(pl.LightningModule):
         self.val_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # a resumed run remembers its best epoch
         # Last confusion matrices, read by callbacks and the eval command.
         self.last_val_confusion: torch.Tensor | None = None
         self.last_test_confusion: torch.Tensor | None = None
@@ -96,18 +97,19 @@ class FERClassifier(pl.LightningModule):
         loss, logits, y = self._step(batch)
         self.train_metrics.update(logits, y)
         self.train_loss.update(loss.detach(), weight=len(y))
+        self._track_nonfinite(loss)
         return loss
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        """Record the first step whose loss is not finite, without a host sync on every step."""
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is None:
-            return
-        step = torch.as_tensor(self.global_step, device=loss.device)
+    def _track_nonfinite(self, loss: torch.Tensor) -> None:
+        """Remember the first step whose loss is not finite, on the device (no host sync per step)."""
         first = self._first_nonfinite_step
         if first is None or first.device != loss.device:
             first = torch.full((), -1, dtype=torch.long, device=loss.device)
+        step = torch.full((), self.global_step, dtype=torch.long, device=loss.device)
         self._first_nonfinite_step = torch.where((first < 0) & ~torch.isfinite(loss.detach()), step, first)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        """Every few steps, read the non-finite flag on the host and stop the run if it is set."""
         if (batch_idx + 1) % self.nonfinite_check_every == 0:
             self._raise_if_nonfinite()
 

@@ -1,0 +1,34 @@
+"""Hydra callbacks that run before any job: the outputs dir must be writable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+def _ensure_writable(path: str) -> None:
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        probe = Path(path) / ".write_probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        # SystemExit: Hydra prints the message as is, with no stack trace to wade through.
+        raise SystemExit(
+            f"error: the outputs dir {path} cannot be written ({err.strerror}); "
+            "set paths.log_dir=<a writable dir> (or hydra.run.dir / hydra.sweep.dir)"
+        ) from None
+
+
+class CheckOutputsWritable(Callback):
+    """Fail fast, with the key to change, when the run or sweep dir cannot be created."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        """Create the run dir before Hydra does, turning its OS error into a clear message."""
+        _ensure_writable(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        """Create the sweep dir before any trial starts."""
+        _ensure_writable(config.hydra.sweep.dir)
