@@ -2,5 +2,6 @@
 
 from fer_lightning.callbacks.figures import FigureLogger
 from fer_lightning.callbacks.run_record import RunRecorder
+from fer_lightning.callbacks.seeding import EpochSeed
 
-__all__ = ["FigureLogger", "RunRecorder"]
+__all__ = ["EpochSeed", "FigureLogger", "RunRecorder"]
