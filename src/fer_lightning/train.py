@@ -124,7 +124,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         "test_note": test_note,
         "metrics": metrics,
     }
-    write_json(output_dir / "metrics.json", summary)
+    if trainer.is_global_zero:  # under DDP every rank runs train(); one writes the record
+        write_json(output_dir / "metrics.json", summary)
     return metrics, objects
 
 

@@ -140,7 +140,10 @@ class FERClassifier(pl.LightningModule):
         loss, logits, y = self._step(batch)
         self.val_metrics.update(logits, y)
         self.val_confusion.update(logits, y)
-        self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        # sync_dist: the loss is averaged over ranks once per epoch (torchmetrics sync the rest themselves)
+        self.log(
+            "val/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True
+        )
 
     def on_validation_epoch_end(self) -> None:
         """Log validation metrics and the best validation accuracy so far."""
@@ -160,7 +163,7 @@ class FERClassifier(pl.LightningModule):
         loss, logits, y = self._step(batch)
         self.test_metrics.update(logits, y)
         self.test_confusion.update(logits, y)
-        self.log("test/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log("test/loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
         """Log test metrics."""
