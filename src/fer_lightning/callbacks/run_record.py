@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+
+from fer_lightning.runtime.jsonio import write_json
 
 
 def _floats(metrics: dict) -> dict[str, float]:
@@ -17,24 +17,6 @@ def _floats(metrics: dict) -> dict[str, float]:
         if isinstance(value, torch.Tensor) and value.numel() == 1 or isinstance(value, int | float):
             out[key] = float(value)
     return out
-
-
-def write_json(path: Path, payload) -> None:
-    """Write JSON atomically (a reader never sees half a file), with NaN written as null."""
-
-    def clean(obj):
-        if isinstance(obj, float) and not math.isfinite(obj):
-            return None
-        if isinstance(obj, dict):
-            return {k: clean(v) for k, v in obj.items()}
-        if isinstance(obj, list | tuple):
-            return [clean(v) for v in obj]
-        return obj
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(clean(payload), indent=2, sort_keys=False))
-    tmp.replace(path)
 
 
 class RunRecorder(pl.Callback):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from fer_lightning.callbacks.run_record import write_json
 from fer_lightning.errors import FERError
+from fer_lightning.runtime.jsonio import write_json
 
 log = logging.getLogger("fer_lightning")
 
