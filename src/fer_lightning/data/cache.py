@@ -13,8 +13,11 @@ from fer_lightning.data.arrays import LoadedDataset, Split
 
 
 def fingerprint_files(root: Path) -> str:
-    """Hash the relative path, size and modification time of every file under `root`."""
+    """Hash the relative path, size and modification time of every file under `root` (a file: its bytes)."""
     digest = hashlib.sha1()
+    if root.is_file():
+        digest.update(root.read_bytes())
+        return digest.hexdigest()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # skip our own .cache
         for name in sorted(filenames):

@@ -236,24 +236,49 @@ class InMemoryDataModule(pl.LightningDataModule):
 class SyntheticDataModule(InMemoryDataModule):
     """Procedurally drawn 48x48 faces in the FER2013 classes: no files, deterministic for a seed."""
 
-    def __init__(self, *, n_train: int = 6000, n_val: int = 1000, n_test: int = 1000, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        n_train: int = 6000,
+        n_val: int = 1000,
+        n_test: int = 1000,
+        cache_dir: str | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         for key, n in (("data.n_train", n_train), ("data.n_val", n_val), ("data.n_test", n_test)):
             _check_positive(key, n)
         self.n_train, self.n_val, self.n_test = int(n_train), int(n_val), int(n_test)
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
 
     def load(self) -> LoadedDataset:
-        """Render the three splits from seeds derived from data.seed."""
-        from fer_lightning.data.synthetic import make_synthetic_split
+        """Render the three splits from seeds derived from data.seed (or read them from the cache)."""
+        from fer_lightning.data import synthetic
 
+        settings = {
+            "n": [self.n_train, self.n_val, self.n_test],
+            "seed": self.seed,
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "num_classes": self.num_classes,
+        }
+        if self.cache_dir is not None:
+            # The generator's own source is part of the key: editing the drawing code invalidates old faces.
+            self.cache_path = self.cache_dir / f"synthetic-{cache_key(Path(synthetic.__file__), settings)}.pt"
+            cached = load_cached(self.cache_path)
+            if cached is not None:
+                return cached
         kw = {"image_size": self.image_size, "channels": self.channels, "num_classes": self.num_classes}
         splits = {
-            name: make_synthetic_split(n, seed=self.seed * 10 + i, **kw)
+            name: synthetic.make_synthetic_split(n, seed=self.seed * 10 + i, **kw)
             for i, (name, n) in enumerate(
                 (("train", self.n_train), ("val", self.n_val), ("test", self.n_test))
             )
         }
-        return LoadedDataset(splits, {}, f"synthetic faces (seed {self.seed})")
+        data = LoadedDataset(splits, {}, f"synthetic faces (seed {self.seed})")
+        if self.cache_path is not None:
+            _try_save(self.cache_path, data)
+        return data
 
 
 class FERDataModule(InMemoryDataModule):
@@ -308,13 +333,19 @@ class FERDataModule(InMemoryDataModule):
             labels=self.labels,
             num_classes=self.num_classes,
         )
-        if self.cache_path is not None:
-            try:
-                save_cached(self.cache_path, data)
-            except OSError as err:  # a read-only cache dir costs speed, not correctness
-                log.warning("could not write the dataset cache %s: %s", self.cache_path, err)
-                self.cache_path = None
+        if self.cache_path is not None and not _try_save(self.cache_path, data):
+            self.cache_path = None
         return data
+
+
+def _try_save(path: Path, data: LoadedDataset) -> bool:
+    """Write the cache; a read-only cache dir costs speed, not correctness."""
+    try:
+        save_cached(path, data)
+        return True
+    except OSError as err:
+        log.warning("could not write the dataset cache %s: %s", path, err)
+        return False
 
 
 def _check_positive(key: str, value: float) -> None:
