@@ -14,12 +14,13 @@ import pandas as pd  # noqa: E402
 def plot_curves(df: pd.DataFrame, path: Path) -> None:
     """One line per run: validation accuracy against epoch."""
     fig, ax = plt.subplots(figsize=(8, 5))
-    for row in df.itertuples():
-        history = row._history or []
+    # not itertuples(): it renames the underscored _history column to a positional field name
+    for run, history in zip(df["run"], df["_history"], strict=True):
+        history = history or []
         epochs = [h["epoch"] for h in history if h.get("val/acc") is not None]
         accs = [h["val/acc"] for h in history if h.get("val/acc") is not None]
         if epochs:
-            ax.plot(epochs, accs, marker="o", ms=3, label=row.run)
+            ax.plot(epochs, accs, marker="o", ms=3, label=run)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
     ax.grid(alpha=0.3)

@@ -38,7 +38,8 @@ _METRIC_COLUMNS = {
 
 def find_runs(root: Path) -> list[Path]:
     """Run dirs below `root`: those Hydra started (a .hydra/ folder) or that left a metrics.json."""
-    found = {p.parent for p in root.rglob(".hydra/config.yaml")} | {
+    # a match of ".hydra/config.yaml" is the file itself: the run dir is two levels up
+    found = {p.parent.parent for p in root.rglob(".hydra/config.yaml")} | {
         p.parent for p in root.rglob("metrics.json")
     }
     # eval outputs also hold a metrics.json but no train config; keep training runs only
@@ -99,6 +100,8 @@ def build_table(root: Path, sort_by: str = "best_val_acc") -> pd.DataFrame:
             row[k] = p.get(k, "")
     df = pd.DataFrame(rows)
     df = df[["run", "status", *varying, *[c for c in COLUMNS if c not in ("run", "status")], "_history"]]
+    # counts stay integers when a failed run leaves them empty (a plain column would turn float: 981191.0000)
+    df = df.astype({"params": "Int64", "epochs": "Int64"})
     df = df.sort_values(sort_by, ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     df.attrs["varying"] = varying
     return df
@@ -132,7 +135,7 @@ def to_markdown(df: pd.DataFrame) -> str:
     shown = df.drop(columns=[c for c in df.columns if c.startswith("_")])
 
     def cell(v) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
             return ""
         if isinstance(v, float):
             return f"{v:.4f}"
