@@ -172,3 +172,25 @@ def test_unwritable_outputs_dir_fails_fast(tmp_path):
     assert res.returncode != 0
     assert "cannot be written" in out and "paths.log_dir" in out
     assert "Traceback" not in out
+
+
+def test_required_value_left_unset_is_an_error(train_cfg):
+    cfg = train_cfg("init_from=???")
+    with pytest.raises(ConfigError, match="required config value.*init_from"):
+        train(cfg)
+
+
+def test_refused_run_dir_keeps_the_earlier_runs_record(tmp_path):
+    run_dir = tmp_path / "run"
+    args = (
+        "data.n_train=128",
+        "data.n_val=64",
+        "data.n_test=64",
+        "trainer.max_epochs=1",
+        "callbacks.progress_bar=null",
+    )
+    assert run_cli("fer_lightning.train", *args, f"hydra.run.dir={run_dir}").returncode == 0
+    before = (run_dir / "metrics.json").read_text()
+    res = run_cli("fer_lightning.train", *args, f"hydra.run.dir={run_dir}")
+    assert res.returncode != 0 and "never overwritten" in res.stdout + res.stderr
+    assert (run_dir / "metrics.json").read_text() == before

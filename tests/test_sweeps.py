@@ -146,11 +146,6 @@ def test_optuna_study_is_stored_and_resumed(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a failed trial returns NaN, which hydra-optuna-sweeper 1.3 with optuna 2.10 turns into a crash "
-    "of the study; fixed when run_task returns None for a failed trial in a multirun",
-)
 def test_optuna_failed_trial_is_recorded_and_the_study_goes_on(tmp_path):
     import optuna
 

@@ -21,3 +21,7 @@ class MissingDataError(DataFormatError, FileNotFoundError):
 
 class PretrainedWeightsError(FERError):
     """Pretrained weights could not be downloaded and are not in the torch hub cache."""
+
+
+class RunDirTakenError(ConfigError):
+    """The run dir already holds another run's results, which are never overwritten."""

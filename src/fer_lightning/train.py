@@ -18,8 +18,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-def main(cfg: DictConfig) -> float:
-    """Hydra entry point: returns the metric a sweeper optimises (NaN for a failed trial)."""
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point: returns the metric a sweeper optimises (None for a failed trial)."""
     return run_task(train, cfg)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fer_lightning.errors import ConfigError
+from fer_lightning.errors import ConfigError, RunDirTakenError
 
 RUN_MARKERS = ("metrics.json", "checkpoints", "epoch_metrics.json")
 
@@ -16,7 +16,7 @@ def check_fresh_run_dir(output_dir: Path, resuming: bool = False) -> None:
     if not resuming:
         taken = [m for m in RUN_MARKERS if (output_dir / m).exists()]
         if taken:
-            raise ConfigError(
+            raise RunDirTakenError(
                 f"run dir {output_dir} already holds a run ({', '.join(taken)}); runs are never overwritten. "
                 "Pick another hydra.run.dir, or resume it with resume=true hydra.run.dir=<that dir>."
             )

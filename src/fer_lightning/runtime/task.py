@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from fer_lightning.errors import FERError
+from fer_lightning.errors import FERError, RunDirTakenError
 from fer_lightning.runtime.jsonio import write_json
 
 log = logging.getLogger("fer_lightning")
@@ -42,22 +42,26 @@ def record_failure(output_dir: Path, err: BaseException) -> None:
         write_json(Path(output_dir) / "metrics.json", payload)
 
 
-def run_task(task: Callable[[DictConfig], tuple[dict, dict]], cfg: DictConfig) -> float:
-    """Run a task; return the optimized metric (NaN for a failed trial, so a sweep carries on)."""
+def run_task(task: Callable[[DictConfig], tuple[dict, dict]], cfg: DictConfig) -> float | None:
+    """Run a task; return the optimized metric, or None for a failed trial so the sweep carries on.
+
+    None, not NaN: the Optuna sweeper records a None trial as failed and goes on, while NaN crashes it.
+    """
     output_dir = Path(cfg.paths.output_dir)
     try:
         metrics, _ = task(cfg)
     except FERError as err:
-        record_failure(output_dir, err)
+        if not isinstance(err, RunDirTakenError):  # never overwrite the record of the run that holds the dir
+            record_failure(output_dir, err)
         log.error("%s", err)
         if in_multirun():
-            return math.nan
+            return None
         sys.exit(2)  # a user error: the message says what to change, a traceback would bury it
     except Exception as err:
         record_failure(output_dir, err)
         if in_multirun():
             log.exception("trial failed; the remaining trials go on")
-            return math.nan
+            return None
         raise
-    value = metrics.get(cfg.get("optimized_metric") or "", math.nan)
-    return float(value) if value is not None else math.nan
+    value = metrics.get(cfg.get("optimized_metric") or "")
+    return float(value) if value is not None and math.isfinite(float(value)) else None

@@ -19,6 +19,11 @@ def _positive(cfg: DictConfig, key: str) -> None:
 
 def validate_config(cfg: DictConfig) -> None:
     """Reject values that would fail late or silently: each error names the key and what is allowed."""
+    from omegaconf import OmegaConf
+
+    missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra."))
+    if missing:
+        raise ConfigError(f"required config value(s) not set: {', '.join(missing)} (give them as key=value)")
     _positive(cfg, "optimizer.lr")
     _positive(cfg, "data.batch_size")
     _positive(cfg, "data.image_size")
