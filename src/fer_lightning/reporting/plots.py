@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")  # files only: no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+# Agg figures outside pyplot: files only, and a Jupyter kernel's inline display is left alone.
+from fer_lightning.evaluation.figures import new_figure, save_figure
 
 
 def plot_curves(df: pd.DataFrame, path: Path) -> None:
     """One line per run: validation accuracy against epoch."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = new_figure(8, 5)
+    ax = fig.subplots()
     # not itertuples(): it renames the underscored _history column to a positional field name
     for run, history in zip(df["run"], df["_history"], strict=True):
         history = history or []
@@ -27,15 +27,15 @@ def plot_curves(df: pd.DataFrame, path: Path) -> None:
     if len(df) <= 20:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_summary(df: pd.DataFrame, path: Path) -> None:
     """A bar per run: test accuracy (best validation accuracy where there is no test split)."""
     column = "test_acc" if df["test_acc"].notna().any() else "best_val_acc"
     values = df[column].fillna(0.0)
-    fig, ax = plt.subplots(figsize=(max(6, 0.4 * len(df) + 2), 4.5))
+    fig = new_figure(max(6, 0.4 * len(df) + 2), 4.5)
+    ax = fig.subplots()
     colors = ["tab:blue" if s == "completed" else "tab:red" for s in df["status"]]
     ax.bar(range(len(df)), values, color=colors)
     ax.set_xticks(range(len(df)), df["run"], rotation=60, ha="right", fontsize=7)
@@ -43,5 +43,4 @@ def plot_summary(df: pd.DataFrame, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
