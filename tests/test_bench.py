@@ -20,6 +20,7 @@ def test_bench_json_has_every_figure(tmp_path):
         "data.n_train=512",
         "data.batch_size=32",
         "reference_workers=1",
+        "repeats=1",
         cwd=tmp_path,
     )
     assert res.returncode == 0, res.stderr[-3000:]
@@ -43,6 +44,7 @@ def test_bench_table_names_each_measurement(tmp_path):
         "data.n_train=256",
         "data.batch_size=32",
         "reference_workers=0",
+        "repeats=1",
         cwd=tmp_path,
     )
     assert res.returncode == 0, res.stderr[-3000:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 
 import hydra
 import torch
@@ -38,27 +39,33 @@ def run_bench(cfg: DictConfig) -> dict:
     datamodule.setup()
     shape = (datamodule.channels, datamodule.image_size, datamodule.image_size)
 
-    net = build_net(cfg)
-    model_step = measure_model_step(
-        net,
-        instantiate(cfg.optimizer)(params=net.parameters()),
-        batch_size=batch,
-        input_shape=shape,
-        num_classes=datamodule.num_classes,
-        precision=precision,
-        channels_last=bool(cfg.channels_last),
-        device=device,
-        steps=steps,
-        warmup=warmup,
-    )
-
-    module = build_module(cfg, datamodule, build_net(cfg))
-    trainer_kwargs = {
-        "accelerator": "gpu" if device.type == "cuda" else "cpu",
-        "devices": 1,
-        "precision": precision,
-    }
-    train_loop = measure_train_loop(trainer_kwargs, module, datamodule, steps=steps, warmup=warmup)
+    # (a) and (b) alternate and the medians are reported: on a small shared machine one measurement of
+    # either can be off by 10%, which would swamp the ratio being measured.
+    steps_a, loops_b = [], []
+    for _ in range(int(cfg.repeats)):
+        net = build_net(cfg)
+        steps_a.append(
+            measure_model_step(
+                net,
+                instantiate(cfg.optimizer)(params=net.parameters()),
+                batch_size=batch,
+                input_shape=shape,
+                num_classes=datamodule.num_classes,
+                precision=precision,
+                channels_last=bool(cfg.channels_last),
+                device=device,
+                steps=steps,
+                warmup=warmup,
+            )
+        )
+        module = build_module(cfg, datamodule, build_net(cfg))
+        trainer_kwargs = {
+            "accelerator": "gpu" if device.type == "cuda" else "cpu",
+            "devices": 1,
+            "precision": precision,
+        }
+        loops_b.append(measure_train_loop(trainer_kwargs, module, datamodule, steps=steps, warmup=warmup))
+    model_step, train_loop = statistics.median(steps_a), statistics.median(loops_b)
 
     augment = (
         measure_augment(
@@ -102,6 +109,7 @@ def run_bench(cfg: DictConfig) -> dict:
             "batch_size": batch,
             "steps": steps,
             "threads": torch.get_num_threads(),
+            "repeats": int(cfg.repeats),
         },
     }
 
@@ -111,7 +119,8 @@ def format_text(result: dict) -> str:
     s = result["setup"]
     lines = [
         f"model={s['model']} data={s['data']} device={s['device']} precision={s['precision']} "
-        f"channels_last={s['channels_last']} batch={s['batch_size']} steps={s['steps']} threads={s['threads']}",
+        f"channels_last={s['channels_last']} batch={s['batch_size']} steps={s['steps']}x{s['repeats']} "
+        f"threads={s['threads']}",
         f"(a) model step       {result['model_step']:10.1f} img/s",
         f"(b) train loop       {result['train_loop']:10.1f} img/s",
         f"(c) augmentation     {result['augment']:10.1f} img/s",
