@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.build import instantiate, load_classifier
-from fer_lightning.callbacks.run_record import write_json
+from fer_lightning.runtime.jsonio import write_json
 from fer_lightning.errors import ConfigError
 from fer_lightning.evaluation.figures import (
     confusion_matrix_figure,

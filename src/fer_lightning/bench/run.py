@@ -110,6 +110,8 @@ def run_bench(cfg: DictConfig) -> dict:
             "steps": steps,
             "threads": torch.get_num_threads(),
             "repeats": int(cfg.repeats),
+            "model_step_runs": steps_a,
+            "train_loop_runs": loops_b,
         },
     }
 
