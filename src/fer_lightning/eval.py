@@ -16,7 +16,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.tensorboard import SummaryWriter
 
 from fer_lightning.build import instantiate, load_classifier
-from fer_lightning.runtime.jsonio import write_json
 from fer_lightning.errors import ConfigError
 from fer_lightning.evaluation.figures import (
     confusion_matrix_figure,
@@ -26,6 +25,7 @@ from fer_lightning.evaluation.figures import (
 )
 from fer_lightning.evaluation.metrics import classification_report
 from fer_lightning.evaluation.predictions import predict_split
+from fer_lightning.runtime.jsonio import write_json
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
 

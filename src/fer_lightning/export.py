@@ -1,0 +1,74 @@
+"""Export a checkpoint: `python -m fer_lightning.export ckpt_path=... format=onnx|torchscript`.
+
+Writes model.onnx (dynamic batch axis) or model.torchscript.pt and export.json (input shape, normalisation, class
+names, parity) into outputs/export/<timestamp>/, after checking the exported logits against PyTorch's.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from fer_lightning.build import load_classifier
+from fer_lightning.errors import ConfigError
+from fer_lightning.inference.export import DEFAULT_ATOL, FORMATS, export_model
+from fer_lightning.inference.faces import ModelInput
+from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
+from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.runtime.task import run_task
+
+log = logging.getLogger("fer_lightning")
+
+
+def export(cfg: DictConfig) -> tuple[dict, dict]:
+    """Export `cfg.ckpt_path` in `cfg.format`, check parity, and write export.json beside the model file."""
+    if not cfg.get("ckpt_path"):
+        raise ConfigError("ckpt_path is required: python -m fer_lightning.export ckpt_path=<.ckpt> format=onnx")
+    fmt = cfg.get("format")
+    if fmt not in FORMATS:
+        raise ConfigError(f"format={fmt}: allowed: {', '.join(FORMATS)}")
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    module, run_cfg = load_classifier(cfg.ckpt_path)
+    model_input = ModelInput.from_config(run_cfg.data)
+    result = export_model(
+        module.net,
+        model_input,
+        fmt,
+        output_dir,
+        opset=int(cfg.get("opset", 17)),
+        batch_size=int(cfg.get("batch_size", 8)),
+        atol=float(cfg.get("atol", DEFAULT_ATOL)),
+    )
+    # What a deployment needs besides the weights: the input layout and normalisation, and the class order.
+    record = {
+        **result,
+        "ckpt_path": str(cfg.ckpt_path),
+        "model": run_cfg.model.get("name"),
+        "input_name": "input",
+        "output_name": "logits",
+        "input_shape": ["batch", model_input.channels, model_input.image_size, model_input.image_size],
+        "input_dtype": "float32",
+        "normalisation": {"scale": 1 / 255, "mean": list(model_input.mean), "std": list(model_input.std)},
+        "class_names": list(module.class_names),
+    }
+    write_json(output_dir / "export.json", record)
+    OmegaConf.save(cfg, output_dir / "config.yaml")
+    log.info(
+        "%s -> %s (%.1f kB); max abs logit difference to PyTorch %.2e (<= %g) on a batch of %d",
+        record["model"], result["path"], result["bytes"] / 1e3, result["max_abs_diff"], result["atol"], result["batch_size"],
+    )
+    return {"max_abs_diff": result["max_abs_diff"]}, {"record": record, "output_dir": output_dir}
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="export")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point of the export."""
+    return run_task(export, cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""A trained checkpoint as a face-expression predictor for BGR images and video frames."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fer_lightning.errors import ConfigError
+from fer_lightning.inference.faces import Box, FaceDetector, ModelInput, expand_box
+
+
+def resolve_device(device: str | None) -> str:
+    """`auto` is the GPU when there is one, else the CPU; anything else is used as given."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+class Predictor:
+    """Detects faces (or takes the whole image as one), classifies each crop and returns labelled boxes."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        class_names: Sequence[str],
+        model_input: ModelInput,
+        detector: FaceDetector | None = None,
+        margin: float = 0.0,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if margin < 0:
+            raise ConfigError(f"margin={margin} must be >= 0 (a fraction of the face box added on each side)")
+        self.device = torch.device(device)
+        self.net = net.to(self.device).eval()
+        self.class_names = list(class_names)
+        self.model_input = model_input
+        self.detector = detector
+        self.margin = float(margin)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        ckpt_path: str | Path,
+        *,
+        detect: bool = True,
+        margin: float = 0.0,
+        device: str = "cpu",
+        detector: dict | None = None,
+    ) -> Predictor:
+        """Load a checkpoint written by `train`; `detector` holds FaceDetector options (cascade, scale_factor, ...)."""
+        from fer_lightning.build import load_classifier
+
+        module, run_cfg = load_classifier(ckpt_path)
+        face_detector = FaceDetector(**(detector or {})) if detect else None
+        return cls(module.net, module.class_names, ModelInput.from_config(run_cfg.data), face_detector, margin, device)
+
+    @torch.no_grad()
+    def probabilities(self, images_uint8: torch.Tensor) -> torch.Tensor:
+        """Class probabilities [N, K] for a uint8 batch already at the model's input size."""
+        if len(images_uint8) == 0:
+            return torch.empty(0, len(self.class_names))
+        x = self.model_input.normalise(images_uint8.to(self.device))
+        return self.net(x).float().softmax(dim=1).cpu()
+
+    def boxes(self, image_bgr: np.ndarray) -> list[Box]:
+        """The face boxes to classify: detected and grown by the margin, or the whole image without a detector."""
+        h, w = image_bgr.shape[:2]
+        if self.detector is None:
+            return [(0, 0, w, h)]
+        return [expand_box(b, self.margin, w, h) for b in self.detector.detect(image_bgr)]
+
+    def predict_faces(self, image_bgr: np.ndarray) -> list[dict]:
+        """One dict per face: box [x, y, w, h], label, class index, confidence and per-class probabilities."""
+        boxes = self.boxes(image_bgr)
+        probs = self.probabilities(self.model_input.crops(image_bgr, boxes))
+        faces = []
+        for box, p in zip(boxes, probs, strict=True):
+            k = int(p.argmax())
+            faces.append(
+                {
+                    "box": [int(v) for v in box],
+                    "label": self.class_names[k],
+                    "class_index": k,
+                    "confidence": float(p[k]),
+                    "probs": {name: float(v) for name, v in zip(self.class_names, p.tolist(), strict=True)},
+                }
+            )
+        return faces
+
+
+def csv_header(class_names: Sequence[str]) -> list[str]:
+    """Columns of one face row after the caller's leading columns: status, box, label, confidence, probabilities."""
+    return ["face", "status", "x", "y", "w", "h", "label", "confidence", *(f"p_{c}" for c in class_names)]
+
+
+def csv_rows(faces: Sequence[dict], class_names: Sequence[str], status_if_none: str = "no_face") -> list[list]:
+    """Rows matching `csv_header`: one per face, or a single row with `status_if_none` and empty cells."""
+    if not faces:
+        return [["", status_if_none, *([""] * (6 + len(class_names)))]]
+    return [
+        [i, "ok", *f["box"], f["label"], f"{f['confidence']:.6f}", *(f"{f['probs'][c]:.6f}" for c in class_names)]
+        for i, f in enumerate(faces)
+    ]

@@ -1,0 +1,131 @@
+"""Look into a trained network: `python -m fer_lightning.visualize ckpt_path=... kind=filters|activations|occlusion|gradcam`.
+
+The image is `image=<file>` (resized to the model's input) or `index=<i>` of the checkpoint's data `split`.
+PNGs and visualize.json go into outputs/visualize/<timestamp>/.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from fer_lightning.build import load_classifier
+from fer_lightning.errors import ConfigError
+from fer_lightning.evaluation.figures import save_figure
+from fer_lightning.inference.faces import ModelInput, read_image
+from fer_lightning.inference.predictor import resolve_device
+from fer_lightning.interpret import (
+    activations_figure,
+    all_filter_figures,
+    grad_cam,
+    gradcam_figure,
+    layer_activations,
+    occlusion_figure,
+    occlusion_sensitivity,
+)
+from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
+from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.runtime.task import run_task
+
+log = logging.getLogger("fer_lightning")
+
+KINDS = ("filters", "activations", "occlusion", "gradcam")
+
+
+def file_stem(index: int, layer: str) -> str:
+    """A file-name-safe `<index>_<layer name>` (dotted module names keep their dots)."""
+    return f"{index:02d}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', layer)}"
+
+
+def load_image(cfg: DictConfig, run_cfg: DictConfig, model_input: ModelInput) -> tuple[torch.Tensor, int | None, str]:
+    """The uint8 [1, C, H, W] image to look at, its label when it comes from the data, and where it came from."""
+    if cfg.get("image"):
+        image = model_input.prepare(read_image(cfg.image, key="image"))
+        return image[None], None, str(cfg.image)
+    datamodule = instantiate(run_cfg.data, augment=None, _convert_="partial")
+    datamodule.setup()
+    split = cfg.get("split", "test")
+    if split not in datamodule.splits:
+        raise ConfigError(f"split={split}: {datamodule.source} has no {split} split; allowed: {', '.join(datamodule.splits)}")
+    data = datamodule.splits[split]
+    index = int(cfg.get("index", 0))
+    if not 0 <= index < len(data):
+        raise ConfigError(f"index={index}: the {split} split of {datamodule.source} has {len(data)} images; allowed: 0..{len(data) - 1}")
+    return data.images[index : index + 1].cpu(), int(data.labels[index]), f"{datamodule.source}/{split}[{index}]"
+
+
+def visualize(cfg: DictConfig) -> tuple[dict, dict]:
+    """Write the figures of `cfg.kind` for `cfg.ckpt_path` into the run dir, plus visualize.json."""
+    if not cfg.get("ckpt_path"):
+        raise ConfigError("ckpt_path is required: python -m fer_lightning.visualize ckpt_path=<.ckpt> kind=gradcam")
+    kind = cfg.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"kind={kind}: allowed: {', '.join(KINDS)}")
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    module, run_cfg = load_classifier(cfg.ckpt_path)
+    device = resolve_device(cfg.get("device"))
+    net = module.net.to(device).eval()
+    names = list(module.class_names)
+    max_channels = int(cfg.get("max_channels", 64))
+    record: dict = {"kind": kind, "ckpt_path": str(cfg.ckpt_path), "model": run_cfg.model.get("name"), "files": []}
+
+    def save(fig, name: str) -> None:
+        record["files"].append(str(save_figure(fig, output_dir / f"{name}.png")))
+
+    if kind == "filters":
+        for i, (layer, fig) in enumerate(all_filter_figures(net, max_filters=max_channels)):
+            save(fig, f"filters_{file_stem(i, layer)}")
+    else:
+        model_input = ModelInput.from_config(run_cfg.data)
+        image, label, source = load_image(cfg, run_cfg, model_input)
+        x = model_input.normalise(image).to(device)
+        with torch.no_grad():
+            probs = net(x).float().softmax(dim=1)[0].cpu()
+        pred = int(probs.argmax())
+        record.update(
+            {
+                "image": source,
+                "label": names[label] if label is not None else None,
+                "prediction": names[pred],
+                "probs": dict(zip(names, probs.tolist(), strict=True)),
+            }
+        )
+        layer = cfg.get("layer") or None
+        if kind == "activations":
+            maps = layer_activations(net, x, [layer] if layer else None)
+            for i, (name, m) in enumerate(maps.items()):
+                save(activations_figure(name, m, image[0], max_maps=max_channels), f"activations_{file_stem(i, name)}")
+        elif kind == "occlusion":
+            occ = cfg.get("occlusion") or {}
+            size = model_input.image_size
+            patch = int(occ.get("patch") or max(1, size // 6))
+            stride = int(occ.get("stride") or max(1, patch // 2))
+            heat, base = occlusion_sensitivity(net, x, patch=patch, stride=stride, fill=float(occ.get("fill", 0.0)))
+            save(occlusion_figure(image[0], heat, base, names, label, patch=patch), "occlusion")
+            record.update({"patch": patch, "stride": stride})
+        else:
+            classes = [pred] + ([label] if label is not None else [])
+            cams, probs, used = grad_cam(net, x, classes, layer=layer)
+            save(gradcam_figure(image[0], cams, probs, names, label, layer=used), "gradcam")
+            record["layer"] = used
+    write_json(output_dir / "visualize.json", record)
+    OmegaConf.save(cfg, output_dir / "config.yaml")
+    log.info("%s of %s: %d figure(s) -> %s", kind, record["model"], len(record["files"]), output_dir)
+    return {"figures": float(len(record["files"]))}, {"record": record, "output_dir": output_dir}
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="visualize")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry point of the visualisations."""
+    return run_task(visualize, cfg)
+
+
+if __name__ == "__main__":
+    main()
