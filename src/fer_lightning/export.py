@@ -16,8 +16,8 @@ from fer_lightning.build import load_classifier
 from fer_lightning.errors import ConfigError
 from fer_lightning.inference.export import DEFAULT_ATOL, FORMATS, export_model
 from fer_lightning.inference.faces import ModelInput
-from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
 from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
 
 log = logging.getLogger("fer_lightning")
@@ -26,7 +26,9 @@ log = logging.getLogger("fer_lightning")
 def export(cfg: DictConfig) -> tuple[dict, dict]:
     """Export `cfg.ckpt_path` in `cfg.format`, check parity, and write export.json beside the model file."""
     if not cfg.get("ckpt_path"):
-        raise ConfigError("ckpt_path is required: python -m fer_lightning.export ckpt_path=<.ckpt> format=onnx")
+        raise ConfigError(
+            "ckpt_path is required: python -m fer_lightning.export ckpt_path=<.ckpt> format=onnx"
+        )
     fmt = cfg.get("format")
     if fmt not in FORMATS:
         raise ConfigError(f"format={fmt}: allowed: {', '.join(FORMATS)}")
@@ -59,12 +61,17 @@ def export(cfg: DictConfig) -> tuple[dict, dict]:
     OmegaConf.save(cfg, output_dir / "config.yaml")
     log.info(
         "%s -> %s (%.1f kB); max abs logit difference to PyTorch %.2e (<= %g) on a batch of %d",
-        record["model"], result["path"], result["bytes"] / 1e3, result["max_abs_diff"], result["atol"], result["batch_size"],
+        record["model"],
+        result["path"],
+        result["bytes"] / 1e3,
+        result["max_abs_diff"],
+        result["atol"],
+        result["batch_size"],
     )
     return {"max_abs_diff": result["max_abs_diff"]}, {"record": record, "output_dir": output_dir}
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="export")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point of the export."""
     return run_task(export, cfg)

@@ -19,8 +19,8 @@ from fer_lightning.errors import ConfigError
 from fer_lightning.inference.images import IMAGE_EXTENSIONS, predict_folder, predict_image_file
 from fer_lightning.inference.predictor import Predictor, resolve_device
 from fer_lightning.inference.video import VIDEO_EXTENSIONS, annotate_video, open_video, open_webcam
-from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
 from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
 
 log = logging.getLogger("fer_lightning")
@@ -55,7 +55,9 @@ def input_kind(value) -> tuple[str, Path | int]:
 def predict(cfg: DictConfig) -> tuple[dict, dict]:
     """Run the checkpoint on `cfg.input`; write predictions and annotated copies into the run dir."""
     if not cfg.get("ckpt_path"):
-        raise ConfigError("ckpt_path is required: python -m fer_lightning.predict ckpt_path=<.ckpt> input=<image>")
+        raise ConfigError(
+            "ckpt_path is required: python -m fer_lightning.predict ckpt_path=<.ckpt> input=<image>"
+        )
     kind, source = input_kind(cfg.get("input"))
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -78,17 +80,21 @@ def predict(cfg: DictConfig) -> tuple[dict, dict]:
     else:
         capture = open_webcam(source) if kind == "webcam" else open_video(source)
         max_frames = cfg.get("max_frames")
-        result = annotate_video(predictor, capture, output_dir, max_frames=int(max_frames) if max_frames else None)
+        result = annotate_video(
+            predictor, capture, output_dir, max_frames=int(max_frames) if max_frames else None
+        )
         metrics = {"frames": float(result["frames"]), "faces": float(result["faces"])}
     summary = {"input": str(cfg.input), "kind": kind, "ckpt_path": str(cfg.ckpt_path), **result}
     if kind != "image":
         write_json(output_dir / "summary.json", summary)
     OmegaConf.save(cfg, output_dir / "config.yaml")
-    log.info("%s %s: %s -> %s", kind, cfg.input, ", ".join(f"{k} {int(v)}" for k, v in metrics.items()), output_dir)
+    log.info(
+        "%s %s: %s -> %s", kind, cfg.input, ", ".join(f"{k} {int(v)}" for k, v in metrics.items()), output_dir
+    )
     return metrics, {"result": result, "kind": kind, "output_dir": output_dir, "predictor": predictor}
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point of prediction."""
     return run_task(predict, cfg)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import hydra
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.build import load_classifier
+from fer_lightning.build import instantiate, load_classifier
 from fer_lightning.errors import ConfigError
 from fer_lightning.evaluation.figures import save_figure
 from fer_lightning.inference.faces import ModelInput, read_image
@@ -29,8 +28,8 @@ from fer_lightning.interpret import (
     occlusion_figure,
     occlusion_sensitivity,
 )
-from fer_lightning.runtime import resolvers  # noqa: F401  (registers ${fer.*} before Hydra composes)
 from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
 
 log = logging.getLogger("fer_lightning")
@@ -43,7 +42,9 @@ def file_stem(index: int, layer: str) -> str:
     return f"{index:02d}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', layer)}"
 
 
-def load_image(cfg: DictConfig, run_cfg: DictConfig, model_input: ModelInput) -> tuple[torch.Tensor, int | None, str]:
+def load_image(
+    cfg: DictConfig, run_cfg: DictConfig, model_input: ModelInput
+) -> tuple[torch.Tensor, int | None, str]:
     """The uint8 [1, C, H, W] image to look at, its label when it comes from the data, and where it came from."""
     if cfg.get("image"):
         image = model_input.prepare(read_image(cfg.image, key="image"))
@@ -52,18 +53,28 @@ def load_image(cfg: DictConfig, run_cfg: DictConfig, model_input: ModelInput) ->
     datamodule.setup()
     split = cfg.get("split", "test")
     if split not in datamodule.splits:
-        raise ConfigError(f"split={split}: {datamodule.source} has no {split} split; allowed: {', '.join(datamodule.splits)}")
+        raise ConfigError(
+            f"split={split}: {datamodule.source} has no {split} split; allowed: {', '.join(datamodule.splits)}"
+        )
     data = datamodule.splits[split]
     index = int(cfg.get("index", 0))
     if not 0 <= index < len(data):
-        raise ConfigError(f"index={index}: the {split} split of {datamodule.source} has {len(data)} images; allowed: 0..{len(data) - 1}")
-    return data.images[index : index + 1].cpu(), int(data.labels[index]), f"{datamodule.source}/{split}[{index}]"
+        raise ConfigError(
+            f"index={index}: the {split} split of {datamodule.source} has {len(data)} images; allowed: 0..{len(data) - 1}"
+        )
+    return (
+        data.images[index : index + 1].cpu(),
+        int(data.labels[index]),
+        f"{datamodule.source}/{split}[{index}]",
+    )
 
 
 def visualize(cfg: DictConfig) -> tuple[dict, dict]:
     """Write the figures of `cfg.kind` for `cfg.ckpt_path` into the run dir, plus visualize.json."""
     if not cfg.get("ckpt_path"):
-        raise ConfigError("ckpt_path is required: python -m fer_lightning.visualize ckpt_path=<.ckpt> kind=gradcam")
+        raise ConfigError(
+            "ckpt_path is required: python -m fer_lightning.visualize ckpt_path=<.ckpt> kind=gradcam"
+        )
     kind = cfg.get("kind")
     if kind not in KINDS:
         raise ConfigError(f"kind={kind}: allowed: {', '.join(KINDS)}")
@@ -74,7 +85,12 @@ def visualize(cfg: DictConfig) -> tuple[dict, dict]:
     net = module.net.to(device).eval()
     names = list(module.class_names)
     max_channels = int(cfg.get("max_channels", 64))
-    record: dict = {"kind": kind, "ckpt_path": str(cfg.ckpt_path), "model": run_cfg.model.get("name"), "files": []}
+    record: dict = {
+        "kind": kind,
+        "ckpt_path": str(cfg.ckpt_path),
+        "model": run_cfg.model.get("name"),
+        "files": [],
+    }
 
     def save(fig, name: str) -> None:
         record["files"].append(str(save_figure(fig, output_dir / f"{name}.png")))
@@ -101,13 +117,18 @@ def visualize(cfg: DictConfig) -> tuple[dict, dict]:
         if kind == "activations":
             maps = layer_activations(net, x, [layer] if layer else None)
             for i, (name, m) in enumerate(maps.items()):
-                save(activations_figure(name, m, image[0], max_maps=max_channels), f"activations_{file_stem(i, name)}")
+                save(
+                    activations_figure(name, m, image[0], max_maps=max_channels),
+                    f"activations_{file_stem(i, name)}",
+                )
         elif kind == "occlusion":
             occ = cfg.get("occlusion") or {}
             size = model_input.image_size
             patch = int(occ.get("patch") or max(1, size // 6))
             stride = int(occ.get("stride") or max(1, patch // 2))
-            heat, base = occlusion_sensitivity(net, x, patch=patch, stride=stride, fill=float(occ.get("fill", 0.0)))
+            heat, base = occlusion_sensitivity(
+                net, x, patch=patch, stride=stride, fill=float(occ.get("fill", 0.0))
+            )
             save(occlusion_figure(image[0], heat, base, names, label, patch=patch), "occlusion")
             record.update({"patch": patch, "stride": stride})
         else:
@@ -121,7 +142,7 @@ def visualize(cfg: DictConfig) -> tuple[dict, dict]:
     return {"figures": float(len(record["files"]))}, {"record": record, "output_dir": output_dir}
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="visualize")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="visualize")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point of the visualisations."""
     return run_task(visualize, cfg)
