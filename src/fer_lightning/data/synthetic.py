@@ -51,7 +51,9 @@ FEATURE_JITTER = torch.tensor([0.18, 0.12, 0.18, 0.2, 0.2, 0.2, 0.16, 0.18], dty
 _CHUNK = 1024  # fixed so a seed gives the same pixels whatever N is split into
 
 
-def _window(size: int, x_lo: float, x_hi: float, y_lo: float, y_hi: float) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+def _window(
+    size: int, x_lo: float, x_hi: float, y_lo: float, y_hi: float
+) -> tuple[torch.Tensor, torch.Tensor, tuple]:
     """Pixel-centre coordinates of a sub-window of the canonical face canvas, as x [1,1,w] and y [1,h,1]."""
 
     def span(lo: float, hi: float) -> tuple[int, int]:
@@ -70,7 +72,9 @@ def _soft(sd: torch.Tensor, sharp: float) -> torch.Tensor:
     return torch.sigmoid(sd * -sharp)
 
 
-def _ellipse_sd(dx: torch.Tensor, dy: torch.Tensor, rx: torch.Tensor | float, ry: torch.Tensor | float) -> torch.Tensor:
+def _ellipse_sd(
+    dx: torch.Tensor, dy: torch.Tensor, rx: torch.Tensor | float, ry: torch.Tensor | float
+) -> torch.Tensor:
     """Approximate signed distance to an axis-aligned ellipse from offsets to its centre (exact on a circle)."""
     # Scaling by the smaller radius keeps the edge close to one pixel wide for moderate eccentricities.
     m = torch.minimum(torch.as_tensor(rx), torch.as_tensor(ry))
@@ -183,7 +187,9 @@ def _draw_face(p: dict[str, torch.Tensor], size: int) -> torch.Tensor:
     x, y, win = _window(size, -0.17, 0.17, -0.16, 0.32)
     layer = 0.2 * _soft(_segment_distance(x, y, 0.04, -0.02, 0.05, 0.2) - 0.012, sharp)
     for side in (-1.0, 1.0):
-        layer = torch.maximum(layer, 0.55 * _soft(_ellipse_sd(x - side * 0.075, y - 0.25, 0.035, 0.022), sharp))
+        layer = torch.maximum(
+            layer, 0.55 * _soft(_ellipse_sd(x - side * 0.075, y - 0.25, 0.035, 0.022), sharp)
+        )
     wr = torch.zeros(())
     for wy in (-0.08, 0.0, 0.08):
         wr = torch.maximum(wr, _soft(_segment_distance(x, y, -0.09, wy, 0.09, wy + 0.012) - 0.015, sharp))
@@ -201,7 +207,9 @@ def _draw_face(p: dict[str, torch.Tensor], size: int) -> torch.Tensor:
     corner = mouth_y + 0.05 * curve - 0.15 * curve * t - 0.16 * smirk
     gap = 0.19 * open_ * torch.sqrt(1.0 - t)
     lip = 0.022
-    mouth_sd = torch.maximum(torch.maximum(x.abs() - mw, corner - 0.3 * gap - lip - y), y - corner - 0.7 * gap - lip)
+    mouth_sd = torch.maximum(
+        torch.maximum(x.abs() - mw, corner - 0.3 * gap - lip - y), y - corner - 0.7 * gap - lip
+    )
     layer = (0.6 + 0.35 * open_.clamp(max=1.0)) * _soft(mouth_sd, sharp)
     # Smile lines beside the mouth corners deepen with curvature, a cue that survives a closed mouth.
     # The smirk side gets its own crease, which is what tells contempt from a faint symmetric smile.
@@ -228,7 +236,9 @@ def _render_chunk(p: dict[str, torch.Tensor], size: int, gen: torch.Generator) -
     cos, sin, s = col(torch.cos(p["angle"])), col(torch.sin(p["angle"])), col(p["scale"])
     du, dv = x - col(p["shift"][:, 0]), y - col(p["shift"][:, 1])
     grid = torch.stack([(cos * du + sin * dv) / s, (cos * dv - sin * du) / s], dim=-1)
-    layer = F.grid_sample(_draw_face(p, size), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    layer = F.grid_sample(
+        _draw_face(p, size), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
     tone, alpha = layer[:, 0], layer[:, 1]
 
     # Background: flat level plus low-frequency blobs, so the face edge is not a fixed contrast step.
@@ -245,10 +255,18 @@ def _render_chunk(p: dict[str, torch.Tensor], size: int, gen: torch.Generator) -
 def render_faces(labels: torch.Tensor, *, seed: int, image_size: int = 48, channels: int = 1) -> torch.Tensor:
     """Render one synthetic face per canonical label as uint8 [N, C, H, W]; the same seed gives the same pixels."""
     labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
+    if labels.ndim != 1 or labels.dtype not in (
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.uint8,
+        torch.int8,
+    ):
         raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} {tuple(labels.shape)}")
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= CLASS_FEATURES.shape[0]):
-        raise ValueError(f"labels must lie in [0, {CLASS_FEATURES.shape[0] - 1}], got [{int(labels.min())}, {int(labels.max())}]")
+        raise ValueError(
+            f"labels must lie in [0, {CLASS_FEATURES.shape[0] - 1}], got [{int(labels.min())}, {int(labels.max())}]"
+        )
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     if image_size < 8:
@@ -269,7 +287,9 @@ def render_faces(labels: torch.Tensor, *, seed: int, image_size: int = 48, chann
     return out
 
 
-def make_synthetic_split(n: int, *, seed: int, image_size: int = 48, channels: int = 1, num_classes: int = 7) -> Split:
+def make_synthetic_split(
+    n: int, *, seed: int, image_size: int = 48, channels: int = 1, num_classes: int = 7
+) -> Split:
     """Draw `n` labels balanced to within one per class, shuffle them with `seed`, and render their faces."""
     if num_classes not in (7, 8):
         raise ValueError(f"num_classes must be 7 (FER2013 classes) or 8 (plus contempt), got {num_classes}")
