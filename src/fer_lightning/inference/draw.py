@@ -34,6 +34,14 @@ def annotate(image_bgr: np.ndarray, faces: Sequence[dict]) -> np.ndarray:
         # Above the box when there is room, else inside its top edge.
         top = y - th - base - 2 if y - th - base - 2 >= 0 else y
         cv2.rectangle(out, (x, top), (x + tw + 2, top + th + base + 2), color, -1)
-        cv2.putText(out, text, (x + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
-                    cv2.LINE_AA)
+        cv2.putText(
+            out,
+            text,
+            (x + 1, top + th + 1),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thickness,
+            cv2.LINE_AA,
+        )
     return out

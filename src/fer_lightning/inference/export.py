@@ -84,14 +84,24 @@ def run_exported(path: str | Path, fmt: str, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def check_parity(net: nn.Module, path: str | Path, fmt: str, x: torch.Tensor, atol: float = DEFAULT_ATOL) -> dict:
+def check_parity(
+    net: nn.Module, path: str | Path, fmt: str, x: torch.Tensor, atol: float = DEFAULT_ATOL
+) -> dict:
     """Compare the exported model's logits with PyTorch's on `x`; raise ParityError when the max abs diff exceeds `atol`."""
     expected = net.cpu().eval()(x.cpu()).float()
     got = run_exported(path, fmt, x)
     if got.shape != expected.shape:
-        raise ParityError(f"{fmt} model at {path} returned logits of shape {tuple(got.shape)}, PyTorch {tuple(expected.shape)}")
+        raise ParityError(
+            f"{fmt} model at {path} returned logits of shape {tuple(got.shape)}, PyTorch {tuple(expected.shape)}"
+        )
     diff = float((got - expected).abs().max())
-    result = {"format": fmt, "batch_size": int(x.shape[0]), "max_abs_diff": diff, "atol": float(atol), "ok": diff <= atol}
+    result = {
+        "format": fmt,
+        "batch_size": int(x.shape[0]),
+        "max_abs_diff": diff,
+        "atol": float(atol),
+        "ok": diff <= atol,
+    }
     if not result["ok"]:  # also catches NaN, which compares false to everything
         raise ParityError(
             f"{fmt} export at {path} does not match PyTorch: max abs logit difference {diff:.3g} > {atol:g} on a batch "
@@ -125,4 +135,9 @@ def export_model(
     else:
         export_torchscript(net, path, traced_with)
     parity = check_parity(net, path, fmt, example_batch(model_input, check_size, seed=1), atol=atol)
-    return {"path": str(path), "bytes": path.stat().st_size, "opset": opset if fmt == "onnx" else None, **parity}
+    return {
+        "path": str(path),
+        "bytes": path.stat().st_size,
+        "opset": opset if fmt == "onnx" else None,
+        **parity,
+    }

@@ -29,7 +29,9 @@ def cascade_path(cascade: str | Path | None = None) -> Path:
     if cascade:
         path = Path(cascade).expanduser()
         if not path.is_file():
-            raise ConfigError(f"detector.cascade={cascade}: no such file; give a Haar cascade XML or null for the bundled one")
+            raise ConfigError(
+                f"detector.cascade={cascade}: no such file; give a Haar cascade XML or null for the bundled one"
+            )
         return path
     folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
     path = Path(folder or "") / FRONTAL_FACE_CASCADE

@@ -34,7 +34,9 @@ def write_annotated(path: Path, image_bgr, faces: list[dict]) -> Path:
     return path
 
 
-def predict_image_file(predictor: Predictor, path: str | Path, output_dir: str | Path, save_annotated: bool = True) -> dict:
+def predict_image_file(
+    predictor: Predictor, path: str | Path, output_dir: str | Path, save_annotated: bool = True
+) -> dict:
     """Faces of one image: `predictions.json` and `<name>_annotated.png` in `output_dir`; returns the record."""
     path, output_dir = Path(path), Path(output_dir)
     image = read_image(path, key="input")
@@ -51,14 +53,18 @@ def predict_image_file(predictor: Predictor, path: str | Path, output_dir: str |
     return record
 
 
-def predict_folder(predictor: Predictor, folder: str | Path, output_dir: str | Path, save_annotated: bool = True) -> dict:
+def predict_folder(
+    predictor: Predictor, folder: str | Path, output_dir: str | Path, save_annotated: bool = True
+) -> dict:
     """Every image under `folder` (recursively): `predictions.csv` with one row per face, and annotated copies.
 
     An image without a face gets one row with status `no_face`, an unreadable one `unreadable`: a folder of
     real-world files is reported on, not stopped by one bad file.
     """
     folder, output_dir = Path(folder), Path(output_dir)
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith("."))
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith(".")
+    )
     if not files:
         raise ConfigError(f"input={folder}: the folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
     names = predictor.class_names

@@ -56,7 +56,14 @@ class Predictor:
 
         module, run_cfg = load_classifier(ckpt_path)
         face_detector = FaceDetector(**(detector or {})) if detect else None
-        return cls(module.net, module.class_names, ModelInput.from_config(run_cfg.data), face_detector, margin, device)
+        return cls(
+            module.net,
+            module.class_names,
+            ModelInput.from_config(run_cfg.data),
+            face_detector,
+            margin,
+            device,
+        )
 
     @torch.no_grad()
     def probabilities(self, images_uint8: torch.Tensor) -> torch.Tensor:
@@ -97,11 +104,20 @@ def csv_header(class_names: Sequence[str]) -> list[str]:
     return ["face", "status", "x", "y", "w", "h", "label", "confidence", *(f"p_{c}" for c in class_names)]
 
 
-def csv_rows(faces: Sequence[dict], class_names: Sequence[str], status_if_none: str = "no_face") -> list[list]:
+def csv_rows(
+    faces: Sequence[dict], class_names: Sequence[str], status_if_none: str = "no_face"
+) -> list[list]:
     """Rows matching `csv_header`: one per face, or a single row with `status_if_none` and empty cells."""
     if not faces:
         return [["", status_if_none, *([""] * (6 + len(class_names)))]]
     return [
-        [i, "ok", *f["box"], f["label"], f"{f['confidence']:.6f}", *(f"{f['probs'][c]:.6f}" for c in class_names)]
+        [
+            i,
+            "ok",
+            *f["box"],
+            f["label"],
+            f"{f['confidence']:.6f}",
+            *(f"{f['probs'][c]:.6f}" for c in class_names),
+        ]
         for i, f in enumerate(faces)
     ]

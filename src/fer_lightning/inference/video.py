@@ -25,7 +25,9 @@ def open_video(path: str | Path, key: str = "input") -> cv2.VideoCapture:
         raise ConfigError(f"{key}={path}: no such file")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise ConfigError(f"{key}={path}: OpenCV cannot open it as a video (allowed: {', '.join(VIDEO_EXTENSIONS)})")
+        raise ConfigError(
+            f"{key}={path}: OpenCV cannot open it as a video (allowed: {', '.join(VIDEO_EXTENSIONS)})"
+        )
     return capture
 
 

@@ -11,7 +11,9 @@ from fer_lightning.interpret.layers import capture_outputs, conv_layers, executi
 
 
 @torch.no_grad()
-def layer_activations(net: nn.Module, x: torch.Tensor, layers: list[str] | None = None) -> dict[str, torch.Tensor]:
+def layer_activations(
+    net: nn.Module, x: torch.Tensor, layers: list[str] | None = None
+) -> dict[str, torch.Tensor]:
     """Output maps [C, H, W] of each conv layer (or of the named `layers`) for a one-image batch `x`, in call order."""
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"expected a batch of one image [1, C, H, W], got {tuple(x.shape)}")

@@ -50,5 +50,7 @@ def filters_figure(name: str, conv: nn.Conv2d, first: bool = False, max_filters:
 
 def all_filter_figures(net: nn.Module, max_filters: int = 64) -> list[tuple[str, Figure]]:
     """One figure per Conv2d of `net`, in registration order (the first conv is the input layer)."""
-    return [(name, filters_figure(name, conv, first=i == 0, max_filters=max_filters))
-            for i, (name, conv) in enumerate(conv_layers(net))]
+    return [
+        (name, filters_figure(name, conv, first=i == 0, max_filters=max_filters))
+        for i, (name, conv) in enumerate(conv_layers(net))
+    ]

@@ -40,7 +40,9 @@ def grad_cam(
         with torch.enable_grad():
             logits = net(x.detach())
             if "a" not in captured or captured["a"].dim() != 4:
-                raise ConfigError(f"layer={name!r} does not output a [B, C, H, W] feature map; pick a conv layer")
+                raise ConfigError(
+                    f"layer={name!r} does not output a [B, C, H, W] feature map; pick a conv layer"
+                )
             activation = captured["a"]
             if not activation.requires_grad:
                 raise ConfigError(f"layer={name!r}: its output carries no gradient (are its weights frozen?)")
@@ -49,7 +51,9 @@ def grad_cam(
                 (grad,) = torch.autograd.grad(logits[0, cls], activation, retain_graph=True)
                 weights = grad[0].mean(dim=(1, 2))
                 cam = F.relu((weights[:, None, None] * activation[0]).sum(dim=0)).detach()
-                cam = F.interpolate(cam[None, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+                cam = F.interpolate(cam[None, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[
+                    0, 0
+                ]
                 cams[cls] = cam / cam.max() if cam.max() > 0 else cam
     finally:
         handle.remove()

@@ -48,7 +48,9 @@ def occlusion_sensitivity(
         raise ValueError(f"expected a batch of one image [1, C, H, W], got {tuple(x.shape)}")
     _, _, h, w = x.shape
     if not (1 <= patch <= min(h, w)) or stride < 1:
-        raise ConfigError(f"occlusion.patch={patch} must lie in [1, {min(h, w)}] and occlusion.stride={stride} be >= 1")
+        raise ConfigError(
+            f"occlusion.patch={patch} must lie in [1, {min(h, w)}] and occlusion.stride={stride} be >= 1"
+        )
     net.eval()
     base = net(x).float().softmax(dim=1)[0]
     masks = occlusion_masks(h, w, patch, stride).to(x.device)
@@ -93,7 +95,9 @@ def occlusion_figure(
         ax = axes[c + 1]
         ax.imshow(gray, cmap="gray", vmin=0, vmax=255)
         im = ax.imshow(heat[c].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.6)
-        ax.set_title(f"{class_names[c]} (p={probs[c]:.2f})", fontsize=7, fontweight="bold" if c == pred else "normal")
+        ax.set_title(
+            f"{class_names[c]} (p={probs[c]:.2f})", fontsize=7, fontweight="bold" if c == pred else "normal"
+        )
     if im is not None:
         fig.colorbar(im, ax=axes[1 : k + 1].tolist(), fraction=0.02, pad=0.02, label="probability drop")
     fig.suptitle("occlusion sensitivity" + (f" ({patch}x{patch} patch)" if patch else ""), fontsize=9)

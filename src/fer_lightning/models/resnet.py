@@ -15,7 +15,6 @@ from fer_lightning.models.registry import register_model
 SMALL_STEM_MAX_SIZE = 64
 
 
-
 def _load_torchvision_resnet18(pretrained: bool) -> nn.Module:
     """torchvision's resnet18, with ImageNet weights when `pretrained`; a clear error when they cannot be fetched."""
     # imported here so listing the zoo does not pay for importing torchvision
