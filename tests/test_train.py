@@ -150,3 +150,52 @@ def test_readme_names_the_commands():
         "python -m fer_lightning.eval",
     ):
         assert command in readme
+
+
+MODEL_SHAPES = {
+    "sequential": [],
+    "inception": [],
+    "vgg_fer": [],
+    "resnet18": [],
+    "paper/athanasopoulos_model7v3": [],
+    "paper/dibenedetto_model1": [],
+    "paper/dibenedetto_model2": [],
+    "paper/dinh_gray": [],
+    "paper/kahar": ["data.channels=3", "data.mean=[0.5,0.5,0.5]", "data.std=[0.5,0.5,0.5]"],
+    "paper/seed003_newbase": [
+        "data.channels=3",
+        "data.image_size=224",
+        "data.num_classes=8",
+        "data.mean=[0.5,0.5,0.5]",
+        "data.std=[0.5,0.5,0.5]",
+        "data.batch_size=4",
+    ],
+}
+
+
+@pytest.mark.parametrize("model", sorted(MODEL_SHAPES))
+def test_fast_dev_run_of_every_model(train_cfg, model):
+    cfg = train_cfg(
+        f"model={model}",
+        "debug=fdr",
+        "data.n_train=16",
+        "data.n_val=8",
+        "data.n_test=8",
+        *MODEL_SHAPES[model],
+    )
+    metrics, objects = train(cfg)
+    assert {"train/loss", "val/acc", "test/acc"} <= set(metrics)
+    assert objects["trainer"].global_step == 1
+
+
+def test_compile_option_compiles_the_network_in_place(train_cfg):
+    from fer_lightning.build import build_datamodule, build_module, build_net
+
+    cfg = train_cfg("compile=true")
+    dm = build_datamodule(cfg)
+    dm.setup()
+    net = build_net(cfg)
+    keys = set(net.state_dict())
+    module = build_module(cfg, dm, net)
+    assert module.net._compiled_call_impl is not None
+    assert set(module.net.state_dict()) == keys  # checkpoints stay loadable without torch.compile

@@ -68,6 +68,10 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: torch.nn.
     )
     if cfg.get("channels_last"):
         module = module.to(memory_format=torch.channels_last)
+    if cfg.get("compile"):
+        # In place (nn.Module.compile): the state_dict keys stay those of the plain network, so checkpoints
+        # of compiled and eager runs are interchangeable.
+        module.net.compile()
     return module
 
 
