@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from fer_lightning.runtime import resolvers  # noqa: F401
+from fer_lightning import notebook_utils
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -38,16 +36,10 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 def compose_config(config_name: str, overrides: list[str], run_dir: Path) -> DictConfig:
-    """Compose a config the way the Hydra main would, with its run dir set to `run_dir`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    """Compose a config the way the Hydra main would, with its run dir set to `run_dir` and outputs beside it."""
+    cfg = notebook_utils.compose_config(config_name, overrides, run_dir)
     with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(run_dir)
-        cfg.hydra.job.num = 0
-        cfg.paths.log_dir = str(run_dir.parent)
-        cfg.paths.output_dir = str(run_dir)
-    HydraConfig.instance().set_config(cfg)
+        cfg.paths.log_dir = str(Path(run_dir).parent)
     return cfg
 
 
