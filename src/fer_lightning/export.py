@@ -31,7 +31,7 @@ def export(cfg: DictConfig) -> tuple[dict, dict]:
         )
     fmt = cfg.get("format")
     if fmt not in FORMATS:
-        raise ConfigError(f"format={fmt}: allowed: {', '.join(FORMATS)}")
+        raise ConfigError(f"format={fmt}; allowed: format={'|'.join(FORMATS)}")
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     module, run_cfg = load_classifier(cfg.ckpt_path)

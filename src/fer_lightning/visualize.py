@@ -77,7 +77,8 @@ def visualize(cfg: DictConfig) -> tuple[dict, dict]:
         )
     kind = cfg.get("kind")
     if kind not in KINDS:
-        raise ConfigError(f"kind={kind}: allowed: {', '.join(KINDS)}")
+        given = f"kind={kind}" if kind else "kind is required"
+        raise ConfigError(f"{given}; allowed: kind={'|'.join(KINDS)}")
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     module, run_cfg = load_classifier(cfg.ckpt_path)

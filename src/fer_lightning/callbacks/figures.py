@@ -66,4 +66,7 @@ class FigureLogger(pl.Callback):
             return
         from fer_lightning.evaluation.figures import curves_figure, save_figure
 
-        save_figure(curves_figure(history, title=f"{len(history)} epochs"), self.output_dir / "curves.png")
+        save_figure(
+            curves_figure(history, title=f"{len(history)} epoch{'s' if len(history) != 1 else ''}"),
+            self.output_dir / "curves.png",
+        )

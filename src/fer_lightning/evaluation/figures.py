@@ -158,7 +158,12 @@ def curves_figure(history: Sequence[dict], title: str | None = None) -> Figure:
                 epochs, values = zip(*points, strict=True)
                 ax.plot(epochs, values, style, ms=3, label=stage)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epochs = sorted({h["epoch"] for h in history if "epoch" in h})
+        if 0 < len(epochs) <= 15:
+            ax.set_xticks(epochs)
+            ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("accuracy" if metric == "acc" else "loss")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:

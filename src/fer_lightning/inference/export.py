@@ -80,7 +80,7 @@ def run_exported(path: str | Path, fmt: str, x: torch.Tensor) -> torch.Tensor:
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             return torch.jit.load(str(path), map_location="cpu")(x.cpu()).float()
-    raise ConfigError(f"format={fmt!r}; allowed: {', '.join(FORMATS)}")
+    raise ConfigError(f"format={fmt!r}; allowed: format={'|'.join(FORMATS)}")
 
 
 @torch.no_grad()
@@ -122,7 +122,7 @@ def export_model(
 ) -> dict:
     """Export in `fmt` into `output_dir` and check parity on a batch of another size than the traced one."""
     if fmt not in FORMATS:
-        raise ConfigError(f"format={fmt!r}; allowed: {', '.join(FORMATS)}")
+        raise ConfigError(f"format={fmt!r}; allowed: format={'|'.join(FORMATS)}")
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be >= 1")
     path = Path(output_dir) / FILE_NAMES[fmt]

@@ -122,7 +122,7 @@ class ModelInput:
             img = img.resize((self.image_size, self.image_size), RESAMPLE)
         arr = np.asarray(img, dtype=np.uint8)
         arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-        return torch.from_numpy(np.ascontiguousarray(arr))
+        return torch.from_numpy(np.array(arr, copy=True, order="C"))  # PIL's buffer is read-only
 
     def crops(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> torch.Tensor:
         """The boxes of an image as a uint8 batch [N, C, S, S]."""
