@@ -11,17 +11,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.build import build_datamodule, build_module, build_net, build_trainer
-from fer_lightning.callbacks.run_record import RunRecorder
+from fer_lightning.callbacks.run_record import RunRecorder, scalar_metrics
 from fer_lightning.errors import ConfigError
 from fer_lightning.runtime.jsonio import write_json
 from fer_lightning.runtime.rundir import check_fresh_run_dir
 from fer_lightning.runtime.validate import validate_config
 
 log = logging.getLogger("fer_lightning")
-
-
-def _floats(metrics: dict) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, torch.Tensor | float | int)}
 
 
 def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
@@ -88,7 +84,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     history: list[dict] = []
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        metrics.update(_floats(trainer.callback_metrics))
+        metrics.update(scalar_metrics(trainer.callback_metrics))
         # copied now: testing the best checkpoint restores the callbacks' state as of that checkpoint
         history = list(recorder.history) if recorder else []
 
@@ -98,7 +94,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
             best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
             metrics.update(
-                {k: v for k, v in _floats(trainer.callback_metrics).items() if k.startswith("test/")}
+                {k: v for k, v in scalar_metrics(trainer.callback_metrics).items() if k.startswith("test/")}
             )
         else:
             test_note = f"{datamodule.source} has no labelled test split; the test stage was skipped"

@@ -11,7 +11,8 @@ import torch
 from fer_lightning.runtime.jsonio import write_json
 
 
-def _floats(metrics: dict) -> dict[str, float]:
+def scalar_metrics(metrics: dict) -> dict[str, float]:
+    """The single-number entries of a metrics dict (tensors or numbers) as floats."""
     out = {}
     for key, value in metrics.items():
         if isinstance(value, torch.Tensor) and value.numel() == 1 or isinstance(value, int | float):
@@ -44,9 +45,11 @@ class RunRecorder(pl.Callback):
         """
         seconds = time.perf_counter() - self._epoch_start if self._epoch_start is not None else None
         row = {"epoch": trainer.current_epoch, "step": trainer.global_step, "seconds": seconds}
-        row.update(_floats({k: v for k, v in trainer.callback_metrics.items() if not k.startswith("train/")}))
+        row.update(
+            scalar_metrics({k: v for k, v in trainer.callback_metrics.items() if not k.startswith("train/")})
+        )
         if hasattr(pl_module, "epoch_train_metrics"):
-            row.update(_floats(pl_module.epoch_train_metrics()))
+            row.update(scalar_metrics(pl_module.epoch_train_metrics()))
         row["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None
         self.history = [h for h in self.history if h["epoch"] != row["epoch"]] + [row]
         if trainer.is_global_zero:

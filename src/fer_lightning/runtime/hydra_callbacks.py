@@ -7,13 +7,12 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from fer_lightning.runtime.rundir import ensure_writable
+
 
 def _ensure_writable(path: str) -> None:
     try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        probe = Path(path) / ".write_probe"
-        probe.write_text("ok")
-        probe.unlink()
+        ensure_writable(Path(path))
     except OSError as err:
         # SystemExit: Hydra prints the message as is, with no stack trace to wade through.
         raise SystemExit(

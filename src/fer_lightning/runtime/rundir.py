@@ -10,6 +10,15 @@ from fer_lightning.errors import ConfigError, RunDirTakenError
 RUN_MARKERS = ("metrics.json", "checkpoints", "epoch_metrics.json")
 
 
+def ensure_writable(path: Path) -> None:
+    """Create `path` and write a probe file in it; raises the OSError when either fails."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    probe = path / f".write_probe_{os.getpid()}"
+    probe.write_text("ok")
+    probe.unlink()
+
+
 def check_fresh_run_dir(output_dir: Path, resuming: bool = False) -> None:
     """Fail when the run dir already holds another run's results (unless resuming it) or cannot be written."""
     output_dir = Path(output_dir)
@@ -21,10 +30,7 @@ def check_fresh_run_dir(output_dir: Path, resuming: bool = False) -> None:
                 "Pick another hydra.run.dir, or resume it with resume=true hydra.run.dir=<that dir>."
             )
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        probe = output_dir / f".write_probe_{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
+        ensure_writable(output_dir)
     except OSError as err:
         raise ConfigError(
             f"the outputs dir {output_dir} is not writable ({err.strerror}); set paths.log_dir=<a writable dir>"
