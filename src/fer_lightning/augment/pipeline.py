@@ -7,7 +7,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from fer_lightning.augment.ops import GeometricOp, compose, warp
+from fer_lightning.augment.mixing import BatchMix
+from fer_lightning.augment.ops import GeometricOp, RandomErasing, compose, warp
 from fer_lightning.errors import ConfigError
 
 
@@ -25,13 +26,31 @@ class Augment(nn.Module):
             fill and interpolation, by multiplying their matrices. The random draws are the same
             as unfused; the image is interpolated once instead of once per op, which keeps it
             sharper and fills from the original image rather than from an already-cropped one.
+        erasing_p: probability of a :class:`~fer_lightning.augment.ops.RandomErasing` after the ops
+            (torchvision's defaults otherwise); 0 adds none. Any preset can switch it on.
+        mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob: batch mixing (see
+            :class:`~fer_lightning.augment.mixing.BatchMix`); both alphas 0 (the default) leave batches unmixed.
     """
 
     def __init__(
-        self, ops: Iterable[nn.Module] | None = None, noise_std: float = 0.0, fuse_geometric: bool = True
+        self,
+        ops: Iterable[nn.Module] | None = None,
+        noise_std: float = 0.0,
+        fuse_geometric: bool = True,
+        erasing_p: float = 0.0,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        mix_prob: float = 1.0,
+        mix_switch_prob: float = 0.5,
     ) -> None:
         super().__init__()
-        self.ops = nn.ModuleList(list(ops) if ops is not None else [])
+        ops = list(ops) if ops is not None else []
+        if not 0.0 <= float(erasing_p) <= 1.0:
+            raise ConfigError(f"augment.erasing_p={erasing_p} must lie in [0, 1] (0 turns it off)")
+        if float(erasing_p) > 0:
+            ops.append(RandomErasing(p=float(erasing_p)))
+        self.ops = nn.ModuleList(ops)
+        self.mix = BatchMix(mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob)
         if float(noise_std) < 0:
             raise ConfigError(f"augment.noise_std must be >= 0, got {noise_std}")
         self.noise_std = float(noise_std)

@@ -222,15 +222,18 @@ class InMemoryDataModule(pl.LightningDataModule):
         x = images.float().div_(255.0)
         training = self.trainer is not None and self.trainer.training
         generator = None
+        targets = (labels,)
         if training and self.augment is not None:
             generator = torch.Generator(device=x.device).manual_seed(int(batch_seed))
             x = self.augment(x, generator=generator)
+            if self.augment.mix.enabled:  # mixed batches carry (own labels, partner labels, own share)
+                x, *targets = self.augment.mix(x, labels, generator=generator)
         x = (x - self.mean.to(x.device)) / self.std.to(x.device)
         if generator is not None:
             x = self.augment.add_noise(x, generator=generator)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x, labels
+        return (x, *targets)
 
 
 class SyntheticDataModule(InMemoryDataModule):

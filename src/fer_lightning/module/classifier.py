@@ -19,6 +19,7 @@ from torchmetrics.classification import (
 )
 
 from fer_lightning.errors import ConfigError
+from fer_lightning.module.finetune import BackboneFinetuning
 
 
 def _metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -51,8 +52,11 @@ class FERClassifier(pl.LightningModule):
         label_smoothing: float = 0.0,
         class_weights: torch.Tensor | None = None,
         run_config: dict | None = None,
+        backbone_lr_scale: float = 1.0,
+        freeze_backbone_epochs: int = 0,
     ) -> None:
         super().__init__()
+        self.finetuning = BackboneFinetuning(backbone_lr_scale, freeze_backbone_epochs)
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"module.label_smoothing={label_smoothing} must be in [0, 1)")
         # `run_config` is the composed run config: kept in the checkpoint so eval can rebuild net and data.
@@ -85,12 +89,41 @@ class FERClassifier(pl.LightningModule):
         return self.net(x)
 
     def _step(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if len(batch) == 4:  # mixup / CutMix: (x, own labels, partner labels, own share)
+            x, y, y_partner, lam = batch
+            logits = self(x)
+            loss = self.mixed_loss(logits, y, y_partner, lam)
+            # Train metrics count the label with the larger share of the mixed image.
+            return loss, logits.detach(), torch.where(lam >= 0.5, y, y_partner)
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(
             logits.float(), y, weight=self.class_weights, label_smoothing=self.label_smoothing
         )
         return loss, logits.detach(), y
+
+    def mixed_loss(
+        self, logits: torch.Tensor, y: torch.Tensor, y_partner: torch.Tensor, lam: torch.Tensor
+    ) -> torch.Tensor:
+        """Cross-entropy against the soft target lam * onehot(y) + (1 - lam) * onehot(y_partner).
+
+        Label smoothing and class weights compose as in ``F.cross_entropy``: the sum of each label's
+        weighted, smoothed loss times its share, divided by the sum of the shares' class weights (the
+        batch size without weights), so lam = 1 gives exactly the unmixed loss.
+        """
+        logits = logits.float()
+        kwargs = {"weight": self.class_weights, "label_smoothing": self.label_smoothing, "reduction": "none"}
+        own = F.cross_entropy(logits, y, **kwargs)
+        other = F.cross_entropy(logits, y_partner, **kwargs)
+        total = (lam * own + (1 - lam) * other).sum()
+        if self.class_weights is None:
+            return total / len(y)
+        w = self.class_weights
+        return total / (lam * w[y] + (1 - lam) * w[y_partner]).sum()
+
+    def on_train_epoch_start(self) -> None:
+        """Freeze or unfreeze the backbone for this epoch (`module.freeze_backbone_epochs`)."""
+        self.finetuning.freeze_for_epoch(self.net, self.current_epoch)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         """One optimisation step; metrics accumulate on the device and are read once per epoch."""
@@ -179,7 +212,7 @@ class FERClassifier(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """Build the optimizer from its partial config and attach the scheduler, if any."""
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = self.finetuning.make_optimizer(self.optimizer_factory, self.net)
         cfg = self.scheduler_cfg
         if not cfg or cfg.get("scheduler") is None:
             return optimizer
