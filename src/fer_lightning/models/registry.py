@@ -66,10 +66,19 @@ def create_model(
     num_classes: int | None = None,
     image_size: int | None = None,
     dropout: float | None = None,
+    family: str | None = None,
     **kwargs,
 ) -> nn.Module:
-    """Build a registered network for the data's channels, classes and image size."""
-    info = get_model_info(name)
+    """Build a registered network for the data's channels, classes and image size.
+
+    With `family` (a registered family such as ``timm``), `name` is a model of that family, passed on as `model_name`.
+    """
+    if family is not None:
+        info = get_model_info(family)
+        kwargs["model_name"] = name
+        name = family
+    else:
+        info = get_model_info(name)
     c, h, _ = info.input_shape
     in_channels = c if in_channels is None else int(in_channels)
     num_classes = info.num_classes if num_classes is None else int(num_classes)
