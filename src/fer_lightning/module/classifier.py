@@ -8,6 +8,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.callbacks import Timer
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import (
@@ -20,6 +21,7 @@ from torchmetrics.classification import (
 
 from fer_lightning.errors import ConfigError
 from fer_lightning.module.finetune import BackboneFinetuning
+from fer_lightning.module.schedules import PlannedSchedule, build_scheduler
 
 
 def _metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -167,6 +169,28 @@ class FERClassifier(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         self.train_metrics.reset()
         self.train_loss.reset()
+        self._plan_time_budget()
+
+    def _planned_schedule(self) -> PlannedSchedule | None:
+        configs = self.trainer.lr_scheduler_configs
+        scheduler = configs[0].scheduler if configs else None
+        return scheduler if isinstance(scheduler, PlannedSchedule) else None
+
+    def _plan_time_budget(self) -> None:
+        """With trainer.max_time, plan the schedule and the run for the epochs that fit the budget."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        scheduler = self._planned_schedule()
+        if timer is None or scheduler is None or timer.time_remaining() is None:
+            return
+        elapsed = timer.time_elapsed()
+        epochs = scheduler.plan_for_budget(elapsed, elapsed + timer.time_remaining(), self.current_epoch + 1)
+        self.trainer.fit_loop.max_epochs = epochs
+
+    def on_train_start(self) -> None:
+        """A resumed time-budgeted run keeps the number of epochs its schedule was planned for."""
+        scheduler = self._planned_schedule()
+        if scheduler is not None and scheduler.budgeted:
+            self.trainer.fit_loop.max_epochs = scheduler.planned_epochs
 
     def validation_step(self, batch, batch_idx: int) -> None:
         """Accumulate validation loss, metrics and the confusion matrix."""
@@ -216,13 +240,14 @@ class FERClassifier(pl.LightningModule):
         cfg = self.scheduler_cfg
         if not cfg or cfg.get("scheduler") is None:
             return optimizer
-        scheduler = cfg["scheduler"](optimizer=optimizer)
+        interval = cfg.get("interval", "epoch")
+        scheduler = build_scheduler(cfg["scheduler"], optimizer, self._trainer, interval)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {
                 "scheduler": scheduler,
                 "monitor": cfg.get("monitor", "val/acc"),
-                "interval": cfg.get("interval", "epoch"),
+                "interval": interval,
                 "frequency": cfg.get("frequency", 1),
             },
         }
