@@ -332,3 +332,11 @@ def test_inspect_summary_gives_the_split_sizes(train_cfg):
     dm = build_datamodule(train_cfg())
     parsed = gpu_check.parse_inspect("decoding...\n" + json.dumps(dm.summary()))
     assert parsed["splits"] == {"train": 384, "val": 128, "test": 128}
+
+
+def test_missing_packages_on_a_gpu_machine_are_named_in_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(gpu_check.importlib.util, "find_spec", lambda name: None if name == "hydra" else True)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert gpu_check.main([]) == gpu_check.EXIT_MISSING_PACKAGES == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing Python packages: hydra;" in err[0] and "wheels/" in err[0]

@@ -42,7 +42,19 @@ GROUPS = ("tests", "bench", "data", "train", "parity")
 TARGETS = {"epoch_s_max": 3.0, "augment_min": 100_000.0, "loop_over_step_min": 0.9}
 # Seconds each kind of step may take at most; the whole run also stops starting steps at `budget_s`.
 STEP_BUDGETS = {"tests": 150, "bench": 70, "data": 90, "train": 75, "eval": 30, "parity": 45}
-NEEDED_MODULES = ("hydra", "omegaconf", "pytorch_lightning", "torchmetrics", "pytest")
+# What the steps import (looked up before anything runs); onnx/onnxruntime are optional: that export test skips.
+NEEDED_MODULES = (
+    "hydra",
+    "omegaconf",
+    "antlr4",
+    "pytorch_lightning",
+    "torchmetrics",
+    "torchvision",
+    "tensorboard",
+    "matplotlib",
+    "cv2",
+    "pytest",
+)
 
 
 @dataclasses.dataclass
