@@ -1,7 +1,8 @@
-"""Lightning callbacks that leave a run's record on disk."""
+"""Lightning callbacks that leave a run's record on disk, and the weight averages (EMA, SWA)."""
 
+from fer_lightning.callbacks.averaging import EMA, SWA
 from fer_lightning.callbacks.figures import FigureLogger
 from fer_lightning.callbacks.run_record import RunRecorder
 from fer_lightning.callbacks.seeding import EpochSeed
 
-__all__ = ["EpochSeed", "FigureLogger", "RunRecorder"]
+__all__ = ["EMA", "SWA", "EpochSeed", "FigureLogger", "RunRecorder"]

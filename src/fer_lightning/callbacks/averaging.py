@@ -1,0 +1,121 @@
+"""Weight averaging: an exponential moving average (EMA) or stochastic weight averaging (SWA) of the weights.
+
+Built on Lightning's ``WeightAveraging``: validation runs on the averaged weights, and every checkpoint
+(best and last) holds them in ``state_dict`` (the raw weights go to ``current_model_state`` for a resume).
+Two changes make it fit this project:
+
+- Testing or evaluating a checkpoint uses its averaged ``state_dict``. Lightning's callback, still alive
+  after ``fit``, would restore the raw weights when ``trainer.test(ckpt_path=...)`` loads the best
+  checkpoint, so the test metric would not be the one ``eval`` of that checkpoint reproduces.
+- Until the average has been updated once (SWA before its start epoch), validation, checkpoints and the
+  end of training use the raw weights, not a copy of the initial ones.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import EMAWeightAveraging, WeightAveraging
+from pytorch_lightning.trainer.states import TrainerFn
+
+from fer_lightning.errors import ConfigError
+
+
+class _AveragingFixes(WeightAveraging):
+    """The project's changes to Lightning's weight averaging (see the module docstring)."""
+
+    _swapped = False
+
+    def _has_average(self) -> bool:
+        return self._average_model is not None and int(self._average_model.n_averaged) > 0
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Refuse a second averaging callback, then build the averaged copy for fit."""
+        others = [c for c in trainer.callbacks if isinstance(c, WeightAveraging) and c is not self]
+        if others:
+            raise ConfigError(
+                "callbacks: choose one weight averaging, ema or swa (both were given: "
+                f"{type(self).__name__} and {type(others[0]).__name__})"
+            )
+        super().setup(trainer, pl_module, stage)
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Validate on the averaged weights once there are any."""
+        self._swapped = self._has_average()
+        if self._swapped:
+            self._swap_models(pl_module)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Put the raw weights back for training."""
+        if self._swapped:
+            self._swap_models(pl_module)
+            self._swapped = False
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Leave the averaged weights in the module (when there are any)."""
+        if self._has_average():
+            self._copy_average_to_current(pl_module)
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Store the averaged weights as the checkpoint's weights (the raw ones before any average)."""
+        if self._average_model is None or self._has_average():
+            super().on_save_checkpoint(trainer, pl_module, checkpoint)
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """On resume restore raw and averaged weights; for test, keep the averaged weights just loaded."""
+        if trainer.state.fn == TrainerFn.FITTING:
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)
+
+
+class EMA(_AveragingFixes, EMAWeightAveraging):
+    """Exponential moving average of the weights (and batch-norm statistics), updated after every optimizer step.
+
+    Args:
+        decay: weight of the old average at each update; 0.999 averages over roughly the last 1,000 steps.
+        update_starting_at_step: first optimizer step that updates the average (None: the first).
+    """
+
+    def __init__(self, decay: float = 0.999, update_starting_at_step: int | None = None) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ConfigError(f"callbacks.ema.decay={decay} must lie in (0, 1)")
+        super().__init__(decay=decay, update_starting_at_step=update_starting_at_step)
+
+
+class SWA(_AveragingFixes):
+    """Stochastic weight averaging: the equal average of the weights at the end of each epoch from ``start_epoch``.
+
+    Args:
+        start_epoch: the first epoch averaged: a fraction (< 1) of the epochs planned (``trainer.max_epochs``,
+            or the epochs a time budget allows), or an epoch number (>= 1).
+    """
+
+    def __init__(self, start_epoch: float = 0.75) -> None:
+        if start_epoch < 0:
+            raise ConfigError(f"callbacks.swa.start_epoch={start_epoch} must be >= 0")
+        super().__init__()
+        self.start_epoch = start_epoch
+
+    def first_epoch(self, trainer: pl.Trainer) -> int:
+        """The first epoch averaged, for the epochs now planned."""
+        if self.start_epoch < 1:
+            return min(trainer.max_epochs - 1, math.floor(self.start_epoch * trainer.max_epochs))
+        return int(self.start_epoch)
+
+    def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
+        """Updates come from :meth:`on_train_batch_end` only."""
+        return False
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Average the weights after an epoch's last batch, so that epoch's validation already sees them."""
+        last = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        if last and trainer.current_epoch >= self.first_epoch(trainer) and self._average_model is not None:
+            self._average_model.update_parameters(pl_module)
+            self._latest_update_step = trainer.global_step

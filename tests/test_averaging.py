@@ -1,0 +1,99 @@
+"""EMA and SWA of the weights: validation, the saved checkpoints and the test stage use the averaged weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from fer_lightning.callbacks import EMA, SWA
+from fer_lightning.errors import ConfigError
+from fer_lightning.eval import evaluate
+from fer_lightning.train import train
+
+SHORT = ["+trainer.limit_train_batches=3", "callbacks.figures=null"]
+
+
+class ValidationWeights(pl.Callback):
+    """Copies the network's weights as validation starts (runs after the averaging callback's swap)."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, torch.Tensor]] = []
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self.seen.append(
+            {k: v.detach().clone() for k, v in pl_module.state_dict().items() if k.startswith("net.")}
+        )
+
+
+def _net(state: dict) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in state.items() if k.startswith("net.") and v.is_floating_point()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k].cpu(), b[k].cpu()) for k in b)
+
+
+def test_default_callbacks_average_nothing(train_cfg) -> None:
+    cfg = train_cfg()
+    assert not any("averaging" in str(c.get("_target_", "")) for c in cfg.callbacks.values() if c)
+    assert {"ema", "swa"}.isdisjoint(cfg.callbacks)
+
+
+def test_ema_weights_are_validated_saved_tested_and_evaluated(train_cfg) -> None:
+    cfg = train_cfg(
+        "callbacks=[default,ema]",
+        "callbacks.progress_bar=null",
+        "callbacks.early_stopping=null",
+        "callbacks.ema.decay=0.5",
+        "+callbacks.seen._target_=test_averaging.ValidationWeights",
+        *SHORT,
+    )
+    metrics, objects = train(cfg)
+    best = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["best_ckpt"]
+    ckpt = torch.load(best, map_location="cpu", weights_only=False)
+    averaged, raw = _net(ckpt["state_dict"]), _net(ckpt["current_model_state"])
+    assert not _same(averaged, raw)  # the average differs from the raw weights
+    seen = next(c for c in objects["trainer"].callbacks if isinstance(c, ValidationWeights)).seen
+    assert _same(seen[-1], averaged)  # validation ran on the averaged weights
+    assert _same(objects["module"].state_dict(), averaged)  # and so did the test stage
+    eval_cfg = train_cfg(f"ckpt_path={best}", fast=False, config_name="eval")
+    report, _ = evaluate(eval_cfg)
+    out = json.loads((Path(eval_cfg.paths.output_dir) / "metrics.json").read_text())
+    assert out["accuracy"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+
+
+def test_swa_averages_epoch_ends_from_its_start_epoch(train_cfg) -> None:
+    cfg = train_cfg(
+        "callbacks=[default,swa]",
+        "callbacks.progress_bar=null",
+        "callbacks.early_stopping=null",
+        "callbacks.swa.start_epoch=1",
+        "callbacks.model_checkpoint.save_top_k=-1",
+        "trainer.max_epochs=3",
+        "test=false",
+        *SHORT,
+    )
+    train(cfg)
+    ckpts = sorted((Path(cfg.paths.output_dir) / "checkpoints").glob("epoch*.ckpt"))
+    e0, e1, e2 = (torch.load(p, map_location="cpu", weights_only=False) for p in ckpts)
+    assert "current_model_state" not in e0  # before the start epoch: the raw weights
+    assert _same(_net(e1["state_dict"]), _net(e1["current_model_state"]))  # one epoch averaged
+    r1, r2 = _net(e1["current_model_state"]), _net(e2["current_model_state"])
+    for key, value in _net(e2["state_dict"]).items():
+        assert torch.allclose(value, (r1[key] + r2[key]) / 2, atol=1e-6), key
+
+
+def test_one_averaging_at_a_time_and_bad_values() -> None:
+    class Trainer:
+        callbacks = [EMA(), SWA()]
+
+    with pytest.raises(ConfigError, match="one weight averaging"):
+        Trainer.callbacks[0].setup(Trainer(), None, "fit")
+    with pytest.raises(ConfigError, match="callbacks.ema.decay"):
+        EMA(decay=1.5)
+    with pytest.raises(ConfigError, match="callbacks.swa.start_epoch"):
+        SWA(start_epoch=-1)
