@@ -126,9 +126,13 @@ class ModelInput:
 
     def crops(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> torch.Tensor:
         """The boxes of an image as a uint8 batch [N, C, S, S]."""
-        if not boxes:
+        return self.batch([image_bgr[y : y + h, x : x + w] for x, y, w, h in boxes])
+
+    def batch(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        """BGR (or grayscale) crops as a uint8 batch [N, C, S, S]."""
+        if not crops:
             return torch.empty(0, self.channels, self.image_size, self.image_size, dtype=torch.uint8)
-        return torch.stack([self.prepare(image_bgr[y : y + h, x : x + w]) for x, y, w, h in boxes])
+        return torch.stack([self.prepare(crop) for crop in crops])
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 [N, C, S, S] -> the float batch the model saw in training (`InMemoryDataModule.to_model_input`)."""

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from fer_lightning.errors import ConfigError
-from fer_lightning.inference.faces import Box, FaceDetector, ModelInput, expand_box
+from fer_lightning.inference.detectors import HaarDetector, MTCNNDetector, make_detector
+from fer_lightning.inference.faces import Box, ModelInput
 
 
 def resolve_device(device: str | None) -> str:
@@ -28,7 +29,7 @@ class Predictor:
         net: nn.Module,
         class_names: Sequence[str],
         model_input: ModelInput,
-        detector: FaceDetector | None = None,
+        detector: HaarDetector | MTCNNDetector | None = None,
         margin: float = 0.0,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -51,11 +52,11 @@ class Predictor:
         device: str = "cpu",
         detector: dict | None = None,
     ) -> Predictor:
-        """Load a checkpoint written by `train`; `detector` holds FaceDetector options (cascade, scale_factor, ...)."""
+        """Load a checkpoint written by `train`; `detector` holds the detector's name and options (`conf/detector/`)."""
         from fer_lightning.build import load_classifier
 
         module, run_cfg = load_classifier(ckpt_path)
-        face_detector = FaceDetector(**(detector or {})) if detect else None
+        face_detector = make_detector(detector, device) if detect else None
         return cls(
             module.net,
             module.class_names,
@@ -73,17 +74,18 @@ class Predictor:
         x = self.model_input.normalise(images_uint8.to(self.device))
         return self.net(x).float().softmax(dim=1).cpu()
 
-    def boxes(self, image_bgr: np.ndarray) -> list[Box]:
-        """The face boxes to classify: detected and grown by the margin, or the whole image without a detector."""
+    def face_crops(self, image_bgr: np.ndarray) -> list[tuple[Box, np.ndarray]]:
+        """The faces to classify, (box, crop): the detector's (margin included), or the whole image without one."""
         h, w = image_bgr.shape[:2]
         if self.detector is None:
-            return [(0, 0, w, h)]
-        return [expand_box(b, self.margin, w, h) for b in self.detector.detect(image_bgr)]
+            return [((0, 0, w, h), image_bgr)]
+        return self.detector.faces(image_bgr, self.margin)
 
     def predict_faces(self, image_bgr: np.ndarray) -> list[dict]:
         """One dict per face: box [x, y, w, h], label, class index, confidence and per-class probabilities."""
-        boxes = self.boxes(image_bgr)
-        probs = self.probabilities(self.model_input.crops(image_bgr, boxes))
+        found = self.face_crops(image_bgr)
+        boxes = [box for box, _ in found]
+        probs = self.probabilities(self.model_input.batch([crop for _, crop in found]))
         faces = []
         for box, p in zip(boxes, probs, strict=True):
             k = int(p.argmax())
