@@ -45,7 +45,7 @@ def test_default_callbacks_average_nothing(train_cfg) -> None:
 
 def test_ema_weights_are_validated_saved_tested_and_evaluated(train_cfg) -> None:
     cfg = train_cfg(
-        "callbacks=[default,ema]",
+        "callbacks=ema",
         "callbacks.progress_bar=null",
         "callbacks.early_stopping=null",
         "callbacks.ema.decay=0.5",
@@ -68,7 +68,7 @@ def test_ema_weights_are_validated_saved_tested_and_evaluated(train_cfg) -> None
 
 def test_swa_averages_epoch_ends_from_its_start_epoch(train_cfg) -> None:
     cfg = train_cfg(
-        "callbacks=[default,swa]",
+        "callbacks=swa",
         "callbacks.progress_bar=null",
         "callbacks.early_stopping=null",
         "callbacks.swa.start_epoch=1",

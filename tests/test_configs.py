@@ -32,7 +32,7 @@ def test_groups_mirror_the_package():
     ):
         assert options(group), group
     assert set(options("optimizer")) == {"adam", "adamw", "sgd", "rmsprop"}
-    assert set(options("scheduler")) == {"none", "plateau", "step", "exponential", "cosine"}
+    assert set(options("scheduler")) == {"none", "plateau", "step", "exponential", "cosine", "warmup_cosine", "onecycle"}
     assert set(options("trainer")) >= {"default", "cpu", "gpu", "ddp"}
     assert set(options("logger")) >= {"tensorboard", "csv"}
 
