@@ -85,6 +85,7 @@ class FERClassifier(pl.LightningModule):
         self.last_test_confusion: torch.Tensor | None = None
         self._first_nonfinite_step: torch.Tensor | None = None
         self.nonfinite_check_every = 20  # steps between host reads of the non-finite flag
+        self._train_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [B, num_classes] for a normalised batch."""
@@ -130,10 +131,19 @@ class FERClassifier(pl.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         """One optimisation step; metrics accumulate on the device and are read once per epoch."""
         loss, logits, y = self._step(batch)
-        self.train_metrics.update(logits, y)
-        self.train_loss.update(loss.detach(), weight=len(y))
+        # Kept on the device and given to torchmetrics once per epoch: their update reads values on the host
+        # (NaN check, bincount), a GPU synchronisation every step (tests/test_host_reads.py).
+        self._train_outputs.append((logits.argmax(dim=1), y, loss.detach() * len(y)))
         self._track_nonfinite(loss)
         return loss
+
+    def _flush_train_outputs(self) -> None:
+        if self._train_outputs:
+            preds, targets, loss_sums = zip(*self._train_outputs, strict=True)
+            self._train_outputs = []
+            targets = torch.cat(targets)
+            self.train_metrics.update(torch.cat(preds), targets)
+            self.train_loss.update(torch.stack(loss_sums).sum() / len(targets), weight=len(targets))
 
     def _track_nonfinite(self, loss: torch.Tensor) -> None:
         """Remember the first step whose loss is not finite, on the device (no host sync per step)."""
@@ -158,6 +168,7 @@ class FERClassifier(pl.LightningModule):
 
     def epoch_train_metrics(self) -> dict[str, torch.Tensor]:
         """The current epoch's training loss and metrics (read by callbacks before they are reset)."""
+        self._flush_train_outputs()
         return {"train/loss": self.train_loss.compute(), **self.train_metrics.compute()}
 
     def on_train_epoch_end(self) -> None:
