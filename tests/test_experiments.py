@@ -103,7 +103,26 @@ RECIPES = {
         "module.label_smoothing": 0.1,
         "trainer.max_epochs": 50,
     },
+    "timm_rafdb": {
+        "data.dataset": "rafdb",
+        "data.image_size": 100,
+        "model.family": "timm",
+        "model.name": "convnext_tiny.fb_in22k_ft_in1k",
+        "model.pretrained": True,
+        "data.mean": [0.485, 0.456, 0.406],
+        "module.backbone_lr_scale": 0.1,
+        "module.freeze_backbone_epochs": 1,
+    },
+    "timm_affectnet": {
+        "data.dataset": "affectnet",
+        "data.image_size": 112,
+        "data.num_classes": 8,
+        "model.name": "convnext_tiny.fb_in22k_ft_in1k",
+        "model.pretrained": True,
+    },
 }
+# this project's own recipes: no seed report to cite
+OWN_RECIPES = ("fer2013_best", "timm_rafdb", "timm_affectnet")
 
 MULTIRUN = {
     "athanasopoulos_study": {"optimizer": "rmsprop,adam", "optimizer.lr": "1e-2,1e-3,1e-4"},
@@ -118,6 +137,9 @@ SYNTHETIC = {
     "kahar_constant": ["~data.root", "~data.format"],
     "kahar": ["~data.root", "~data.format"],
     "kahar_exponential": ["~data.root", "~data.format"],
+    # no download in tests: the pretrained weights are tested in test_timm_backbone.py
+    "timm_rafdb": ["++model.pretrained=false"],
+    "timm_affectnet": ["++model.pretrained=false"],
 }
 # 3x224x224: a training image costs ~0.1 TFLOP, so one or two images a split
 SEED003_TINY = ["data.batch_size=2", "data.n_train=2", "data.n_val=1", "data.n_test=1"]
@@ -141,7 +163,7 @@ def test_experiment_composes_to_its_recipe(train_cfg, name):
     else:
         assert cfg.hydra.mode != RunMode.MULTIRUN
     header = (CONF / "experiment" / f"{name}.yaml").read_text().split("\ndefaults:")[0]
-    if name in RECIPES and name != "fer2013_best":
+    if name in RECIPES and name not in OWN_RECIPES:
         # every replica cites its seed report and the accuracy it reported (or says that it reported none)
         assert "../shared/seeds/00" in header
         assert "%" in header or "accuracy" in header
