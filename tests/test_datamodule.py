@@ -195,7 +195,7 @@ def test_decoded_dataset_is_cached_and_rebuilt_when_the_file_changes(tmp_path, m
 
     first = make()
     first.setup()
-    assert len(calls) == 1 and first.cache_path.is_file()
+    assert len(calls) == 1 and first.cache_path.is_dir()
     second = make()
     second.setup()
     assert len(calls) == 1  # served from the cache
@@ -242,7 +242,7 @@ def test_real_fer2013_datamodule(fer2013_gz, tmp_path):
     assert "test" not in summary["splits"]
     cached = FERDataModule(dataset="fer2013", root=str(fer2013_gz.parent), cache_dir=str(tmp_path / "cache"))
     cached.setup()
-    assert cached.cache_path == dm.cache_path and cached.cache_path.is_file()  # one cache serves both views
+    assert cached.cache_path == dm.cache_path and cached.cache_path.is_dir()  # one cache serves both views
     assert len(cached.splits["train"]) == 28709  # without blank removal
     assert np.array_equal(
         torch.bincount(cached.splits["train"].labels).numpy(), [3995, 436, 4097, 7215, 4830, 3171, 4965]

@@ -13,7 +13,7 @@ from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} 
 
 
 def inspect_data(cfg: DictConfig) -> dict:
-    """Per-split sample and per-class counts in the canonical label space, dropped rows and the cache path."""
+    """Per-split and per-class counts in the canonical label space, dropped rows, the cache path, size and mode."""
     datamodule = build_datamodule(cfg)
     return datamodule.summary()
 
@@ -28,7 +28,11 @@ def format_table(summary: dict) -> str:
     lines = [f"source: {summary['source']}"]
     lines += ["  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     dropped = ", ".join(f"{k}: {v}" for k, v in summary["dropped"].items()) or "none"
-    lines += [f"dropped: {dropped}", f"cache: {summary['cache'] or 'not cached'}"]
+    cache = summary["cache"] or "not cached"
+    if summary["cache"]:
+        held = "held in memory" if summary["cache_mode"] == "memory" else "memory-mapped (data.in_memory)"
+        cache += f" ({summary['cache_bytes'] / 2**20:,.1f} MiB on disk, {held})"
+    lines += [f"dropped: {dropped}", f"cache: {cache}"]
     return "\n".join(lines)
 
 

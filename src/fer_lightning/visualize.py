@@ -63,7 +63,7 @@ def load_image(
             f"index={index}: the {split} split of {datamodule.source} has {len(data)} images; allowed: 0..{len(data) - 1}"
         )
     return (
-        data.images[index : index + 1].cpu(),
+        data.gather(data.labels.new_tensor([index])).cpu(),  # one row, even from a memory-mapped split
         int(data.labels[index]),
         f"{datamodule.source}/{split}[{index}]",
     )

@@ -1,4 +1,5 @@
-"""LightningDataModules that hold a whole dataset in memory as uint8 tensors and augment batches on the device."""
+"""LightningDataModules over uint8 image tensors (held in memory, or memory-mapped from the decoded cache when it
+is large) that batch by index and augment batches on the device."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 
 from fer_lightning.augment import Augment
 from fer_lightning.data.arrays import LoadedDataset, Split
-from fer_lightning.data.cache import cache_key, load_cached, save_cached
+from fer_lightning.data.cache import cache_bytes, cache_key, load_or_build, parse_in_memory
 from fer_lightning.data.loader import TensorBatchLoader
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.labels import class_names
@@ -44,6 +45,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         seed: int = 42,
         channels_last: bool = False,
         data_on_device: bool = True,
+        in_memory: str | bool = "auto",
+        in_memory_max_mb: float = 2048,
     ) -> None:
         super().__init__()
         _check_positive("data.batch_size", batch_size)
@@ -67,6 +70,7 @@ class InMemoryDataModule(pl.LightningDataModule):
                 raise ConfigError(f"{key} has {len(values)} values; give 1 or data.channels={channels}")
         if any(s <= 0 for s in std):
             raise ConfigError(f"data.std={list(std)} must be positive")
+        _check_positive("data.in_memory_max_mb", in_memory_max_mb)
         self.image_size = int(image_size)
         self.channels = int(channels)
         self.num_classes = int(num_classes)
@@ -84,10 +88,14 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.seed = int(seed)
         self.channels_last = bool(channels_last)
         self.data_on_device = bool(data_on_device)
+        # Cached datasets up to in_memory_max_mb are read into memory; larger ones are memory-mapped.
+        self.in_memory = parse_in_memory(in_memory)
+        self.in_memory_max_mb = float(in_memory_max_mb)
         self.splits: dict[str, Split] = {}
         self.dropped: dict[str, int] = {}
         self.source = ""
         self.cache_path: Path | None = None
+        self.cache_status = "uncached"  # or 'read' / 'built': what load() did with the decoded cache
         self._sample_weights: torch.Tensor | None = None
         self.class_weights: torch.Tensor | None = None
 
@@ -114,7 +122,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             raise DataFormatError(f"{data.source or type(self).__name__}: no training rows were found")
         if self.drop_blank:
             for name, split in splits.items():
-                keep = split.images.flatten(1).amax(dim=1) > 0
+                keep = _row_max(split) > 0
                 if int((~keep).sum()):
                     dropped[f"blank_{name}"] = int((~keep).sum())
                     splits[name] = split.subset(keep.nonzero().squeeze(1))
@@ -162,7 +170,18 @@ class InMemoryDataModule(pl.LightningDataModule):
                     "per_class": dict(zip(self.class_names, counts, strict=True)),
                 }
         out["cache"] = str(self.cache_path) if self.cache_path else None
+        if self.cache_path is not None:
+            out["cache_bytes"] = cache_bytes(self.cache_path)
+            out["cache_mode"] = "mapped" if any(s.mapped for s in self.splits.values()) else "memory"
         return out
+
+    def _cached(self, path: Path, build) -> LoadedDataset:
+        """Open the decoded cache at `path` (building it first if needed), held in memory or mapped by size."""
+        data, self.cache_status = load_or_build(
+            path, build, in_memory=self.in_memory, max_mb=self.in_memory_max_mb
+        )
+        self.cache_path = path if self.cache_status != "uncached" else None
+        return data
 
     # -- batches -----------------------------------------------------------------------------------------
 
@@ -178,9 +197,10 @@ class InMemoryDataModule(pl.LightningDataModule):
             )
         split = self.splits[name]
         device = self._device()
-        # Small datasets live on the GPU itself, so a batch is an index, not a host-to-device copy.
-        if self.data_on_device and device.type == "cuda" and split.images.device != device:
-            split = self.splits[name] = Split(split.images.to(device), split.labels.to(device), split.targets)
+        # Small datasets live on the GPU itself, so a batch is an index, not a host-to-device copy; mapped ones
+        # stay on disk and each batch is gathered from the map and moved.
+        if self.data_on_device and device.type == "cuda" and not split.mapped:
+            split = self.splits[name] = split.to(device)
         trainer = self.trainer
         return TensorBatchLoader(
             split,
@@ -265,23 +285,23 @@ class SyntheticDataModule(InMemoryDataModule):
             "channels": self.channels,
             "num_classes": self.num_classes,
         }
-        if self.cache_dir is not None:
-            # The generator's own source is part of the key: editing the drawing code invalidates old faces.
-            self.cache_path = self.cache_dir / f"synthetic-{cache_key(Path(synthetic.__file__), settings)}.pt"
-            cached = load_cached(self.cache_path)
-            if cached is not None:
-                return cached
         kw = {"image_size": self.image_size, "channels": self.channels, "num_classes": self.num_classes}
-        splits = {
-            name: synthetic.make_synthetic_split(n, seed=self.seed * 10 + i, **kw)
-            for i, (name, n) in enumerate(
-                (("train", self.n_train), ("val", self.n_val), ("test", self.n_test))
-            )
-        }
-        data = LoadedDataset(splits, {}, f"synthetic faces (seed {self.seed})")
-        if self.cache_path is not None:
-            _try_save(self.cache_path, data)
-        return data
+
+        def render(_builder=None) -> LoadedDataset:
+            splits = {
+                name: synthetic.make_synthetic_split(n, seed=self.seed * 10 + i, **kw)
+                for i, (name, n) in enumerate(
+                    (("train", self.n_train), ("val", self.n_val), ("test", self.n_test))
+                )
+            }
+            return LoadedDataset(splits, {}, f"synthetic faces (seed {self.seed})")
+
+        if self.cache_dir is None:
+            return render()
+        # The generator's own source is part of the key: editing the drawing code invalidates old faces.
+        return self._cached(
+            self.cache_dir / f"synthetic-{cache_key(Path(synthetic.__file__), settings)}", render
+        )
 
 
 class FERDataModule(InMemoryDataModule):
@@ -296,9 +316,17 @@ class FERDataModule(InMemoryDataModule):
         labels: str = "default",
         on_bad_rows: str = "error",
         cache_dir: str | None = None,
+        decode_workers: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if decode_workers is not None:
+            _check_positive("data.decode_workers", decode_workers)
+        if self.in_memory == "false" and not cache_dir:
+            raise ConfigError(
+                "data.in_memory=false maps the decoded cache, so it needs data.cache_dir (got null)"
+            )
+        self.decode_workers = decode_workers
         self.dataset = dataset
         self.root = Path(root).expanduser()
         self.format = format
@@ -320,35 +348,24 @@ class FERDataModule(InMemoryDataModule):
             "on_bad_rows": self.on_bad_rows,
             "version": 1,
         }
-        if self.cache_dir is not None and self.root.exists():
-            self.cache_path = self.cache_dir / f"{self.dataset}-{cache_key(self.root, settings)}.pt"
-            cached = load_cached(self.cache_path)
-            if cached is not None:
-                log.info("loaded %s from cache %s", self.dataset, self.cache_path)
-                return cached
-        data = load_dataset(
-            self.dataset,
-            self.root,
-            format=self.format,
-            image_size=self.image_size,
-            channels=self.channels,
-            on_bad_rows=self.on_bad_rows,
-            labels=self.labels,
-            num_classes=self.num_classes,
-        )
-        if self.cache_path is not None and not _try_save(self.cache_path, data):
-            self.cache_path = None
-        return data
 
+        def decode(builder=None) -> LoadedDataset:
+            return load_dataset(
+                self.dataset,
+                self.root,
+                format=self.format,
+                image_size=self.image_size,
+                channels=self.channels,
+                on_bad_rows=self.on_bad_rows,
+                labels=self.labels,
+                num_classes=self.num_classes,
+                decode_workers=self.decode_workers,
+                sink=builder,
+            )
 
-def _try_save(path: Path, data: LoadedDataset) -> bool:
-    """Write the cache; a read-only cache dir costs speed, not correctness."""
-    try:
-        save_cached(path, data)
-        return True
-    except OSError as err:
-        log.warning("could not write the dataset cache %s: %s", path, err)
-        return False
+        if self.cache_dir is None or not self.root.exists():
+            return decode()
+        return self._cached(self.cache_dir / f"{self.dataset}-{cache_key(self.root, settings)}", decode)
 
 
 def _check_positive(key: str, value: float) -> None:
@@ -358,7 +375,21 @@ def _check_positive(key: str, value: float) -> None:
 
 def _concat(a: Split, b: Split) -> Split:
     targets = {k: torch.cat([a.targets[k], b.targets[k]]) for k in a.targets if k in b.targets}
-    return Split(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]), targets)
+    labels = torch.cat([a.labels, b.labels])
+    if a.mapped and a.mapping is b.mapping:  # two splits of one mapped cache: join their row indices
+        return Split(a.store, labels, targets, rows=torch.cat([a.rows, b.rows]), mapping=a.mapping)
+    return Split(torch.cat([a.images, b.images]), labels, targets)
+
+
+def _row_max(split: Split, chunk: int = 4096) -> torch.Tensor:
+    """The brightest pixel of every image, read in chunks so a mapped split is never held whole."""
+    return torch.cat(
+        [
+            split.gather(torch.arange(i, min(i + chunk, len(split)))).flatten(1).amax(dim=1)
+            for i in range(0, len(split), chunk)
+        ]
+        or [torch.zeros(0, dtype=torch.uint8)]
+    )
 
 
 def _oversample(split: Split, num_classes: int, seed: int) -> Split:

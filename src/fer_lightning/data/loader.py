@@ -1,4 +1,4 @@
-"""A batch iterator over in-memory tensors: no per-sample collation, no worker processes."""
+"""A batch iterator over in-memory or memory-mapped tensors: no per-sample collation, no worker processes."""
 
 from __future__ import annotations
 
@@ -72,8 +72,10 @@ class TensorBatchLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
         epoch = int(self.epoch_fn())
-        order = self._order(epoch).to(self.split.images.device)
+        order = self._order(epoch).to(self.split.device)
+        labels = self.split.labels.to(self.split.device)
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             batch_seed = epoch_seed(self.seed, epoch, salt=b * self.world_size + self.rank + 1)
-            yield self.split.images[idx], self.split.labels[idx], batch_seed
+            # A memory-mapped split reads only these rows from the page cache; Lightning then moves the batch.
+            yield self.split.gather(idx), labels[idx], batch_seed

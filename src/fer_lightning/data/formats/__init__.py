@@ -92,6 +92,8 @@ def load_dataset(
     on_bad_rows: str = "error",
     labels: str = "default",
     num_classes: int | None = None,
+    decode_workers: int | None = None,
+    sink: object | None = None,
 ) -> LoadedDataset:
     """Read `dataset` from `root` into memory: resized uint8 images, canonical labels, drop counts by reason.
 
@@ -99,6 +101,8 @@ def load_dataset(
     naming the file and line of the first bad row; 'skip' leaves bad rows out with one warning per file and
     counts them in dropped['bad_rows']. labels='ferplus' (fer2013 only) relabels with FER+ majority votes
     (8 classes). num_classes=7 leaves contempt out (counted in dropped['contempt_excluded']); 8 or None keep it.
+    Image files decode in `decode_workers` processes (None: every core); with a `sink` (the cache being built)
+    the decoded images are written to disk as they come, and the returned splits are read back from it.
     """
     _check_dataset(dataset)
     _check_choice("data.format", format, ("auto", *FORMATS[dataset]), f" for data.dataset={dataset}")
@@ -126,7 +130,7 @@ def load_dataset(
         raise ConfigError(
             f"data.labels=ferplus needs the FER2013 CSV (format=csv), but {path} holds the {chosen} layout"
         )
-    opts = ReadOptions(image_size, channels, on_bad_rows, labels, num_classes)
+    opts = ReadOptions(image_size, channels, on_bad_rows, labels, num_classes, decode_workers, sink)
     bad = BadRows(on_bad_rows)
     dropped: dict[str, int] = {}
     result = _READERS[(dataset, chosen)](path, opts, bad, dropped)

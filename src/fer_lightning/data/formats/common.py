@@ -27,6 +27,8 @@ class ReadOptions:
     on_bad_rows: str = "error"
     labels: str = "default"
     num_classes: int | None = None
+    decode_workers: int | None = None  # processes decoding image files; None: every core
+    sink: object | None = None  # the cache being built (data.cache.CacheBuilder): decoded chunks go to disk
 
 
 def where(file: Path | str, line: int | None = None) -> str:

@@ -69,13 +69,18 @@ def decode_rows(
     add_dropped(dropped, "contempt_excluded", int((~keep).sum()))
     rows = np.flatnonzero(keep)
     images, failures = load_images(
-        [paths[i] for i in rows], opts.image_size, opts.channels, [boxes[i] for i in rows] if boxes else None
+        [paths[i] for i in rows],
+        opts.image_size,
+        opts.channels,
+        [boxes[i] for i in rows] if boxes else None,
+        workers=opts.decode_workers,
+        sink=opts.sink,
     )
     for j, message in failures.items():
         on_failure(int(rows[j]), message)
     ok = np.ones(len(rows), dtype=bool)
     ok[list(failures)] = False
-    return images[ok], labels[rows[ok]], rows[ok]
+    return images, labels[rows[ok]], rows[ok]
 
 
 def load_folder_split(

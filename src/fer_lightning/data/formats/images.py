@@ -6,7 +6,6 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".
 RESAMPLE = Image.Resampling.BILINEAR
 
 Box = tuple[float, float, float, float]  # x, y, width, height in pixels of the stored image
+# Pixels per decode task (and per resumable cache chunk): large enough to amortise a task, small enough
+# that a killed build loses seconds and a few tasks in flight hold little memory.
+CHUNK_BYTES = 16 << 20
 
 
 def is_image_file(path: Path) -> bool:
@@ -101,32 +103,111 @@ def decode_image(path: Path | str, image_size: int, channels: int, box: Box | No
         raise DataFormatError(f"{path}: cannot decode image file ({type(err).__name__}: {err})") from err
 
 
+def default_workers() -> int:
+    """The cores this process may run on: the number of decode processes when data.decode_workers is null."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _decode_chunk(
+    paths: Sequence[Path], boxes: Sequence[Box | None] | None, image_size: int, channels: int
+) -> tuple[np.ndarray, dict[int, str]]:
+    out = np.zeros((len(paths), channels, image_size, image_size), dtype=np.uint8)
+    failures: dict[int, str] = {}
+    for i, path in enumerate(paths):
+        try:
+            out[i] = decode_image(path, image_size, channels, boxes[i] if boxes is not None else None)
+        except DataFormatError as err:
+            failures[i] = str(err)
+    return out, failures
+
+
 def load_images(
     paths: Sequence[Path],
     image_size: int,
     channels: int,
     boxes: Sequence[Box | None] | None = None,
     workers: int | None = None,
+    sink=None,
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """Decode many files into uint8 [N, C, S, S]; returns the array and {index: problem} for unreadable ones."""
-    out = np.zeros((len(paths), channels, image_size, image_size), dtype=np.uint8)
-    failures: dict[int, str] = {}
+    """Decode many files into uint8 [K, C, S, S] (the K readable ones, in order) and {index: problem} for the rest.
 
-    def one(i: int) -> None:
-        try:
-            out[i] = decode_image(paths[i], image_size, channels, boxes[i] if boxes is not None else None)
-        except DataFormatError as err:
-            failures[i] = str(err)
+    Decoding runs in `workers` processes (default: every core), chunk by chunk, with a progress bar. With a
+    `sink` (the cache being built, fer_lightning.data.cache.CacheBuilder) each chunk goes straight to disk and
+    is recorded as done, so memory stays bounded and a killed build resumes at the first missing chunk.
+    """
+    shape = (channels, image_size, image_size)
+    part = sink.part(len(paths), shape) if sink is not None else None
+    if part is not None and part.complete:
+        return part.images(), part.failures
+    out = None if part is not None else np.zeros((len(paths), *shape), dtype=np.uint8)
+    failures: dict[int, str] = dict(part.failures) if part is not None else {}
+    step = max(1, min(1024, CHUNK_BYTES // max(1, int(np.prod(shape)))))
+    starts = [s for s in range(0, len(paths), step) if part is None or not part.is_done(s)]
 
-    workers = workers or min(8, os.cpu_count() or 1)
-    if workers <= 1 or len(paths) < 64:
-        for i in range(len(paths)):
-            one(i)
-    else:
-        # PIL releases the GIL while decoding and resizing, so threads scale without pickling arrays.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(one, range(len(paths)), chunksize=1))
-    return out, dict(sorted(failures.items()))
+    def store(start: int, images: np.ndarray, found: dict[int, str]) -> None:
+        shifted = {start + i: message for i, message in found.items()}
+        failures.update(shifted)
+        if part is None:
+            out[start : start + len(images)] = images
+        else:
+            part.write(start, images, shifted)
+
+    def task(start: int) -> tuple:
+        chunk = boxes[start : start + step] if boxes is not None else None
+        return (paths[start : start + step], chunk, image_size, channels)
+
+    workers = int(workers or default_workers())
+    todo = sum(min(step, len(paths) - s) for s in starts)
+    with _progress(len(paths), len(paths) - todo, workers if len(starts) > 1 else 1) as bar:
+        if workers <= 1 or len(starts) <= 1:
+            for start in starts:
+                store(start, *_decode_chunk(*task(start)))
+                bar.update(min(step, len(paths) - start))
+        else:
+            _decode_in_processes(starts, task, store, workers, bar, lambda s: min(step, len(paths) - s))
+    if part is not None:
+        return part.finish_decode(failures), dict(sorted(failures.items()))
+    ok = np.ones(len(paths), dtype=bool)
+    ok[list(failures)] = False
+    return (out if ok.all() else out[ok]), dict(sorted(failures.items()))
+
+
+def _decode_in_processes(starts, task, store, workers: int, bar, size_of) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # fork where there is one, like torch's DataLoader workers: a spawned worker would first spend seconds
+    # importing torch through this package; a forked one runs PIL and numpy only, never the parent's threads.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    pending: dict = {}
+    queue = list(starts)
+    try:
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:  # bounded in flight: memory stays a few chunks
+                start = queue.pop(0)
+                pending[pool.submit(_decode_chunk, *task(start))] = start
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                start = pending.pop(future)
+                store(start, *future.result())
+                bar.update(size_of(start))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _progress(total: int, initial: int, workers: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=f"decoding images ({workers} process{'es' if workers > 1 else ''})",
+        unit="img",
+        disable=total < 1024,  # small folders decode in a blink; a bar would only clutter test logs
+        mininterval=1.0,
+        dynamic_ncols=True,
+    )
 
 
 def resize_gray(images: np.ndarray, image_size: int) -> np.ndarray:
