@@ -76,6 +76,7 @@ class BatchProbe(pl.Callback):
         self.loss_dtypes: set[torch.dtype] = set()
 
     def on_fit_start(self, trainer, pl_module) -> None:
+        self.initial = [p.detach().clone() for p in pl_module.net.parameters()]
         conv = next(m for m in pl_module.modules() if isinstance(m, torch.nn.Conv2d))
         conv.register_forward_hook(lambda mod, inp, out: self.conv_dtypes.add(out.dtype))
 
@@ -96,7 +97,6 @@ def test_amp_steps_with_channels_last_keep_data_and_batches_on_the_gpu(train_cfg
     _needs_precision(precision)
     probe = BatchProbe()
     cfg = train_cfg(*GPU, "augment=dinh_gray")
-    before = [p.detach().clone() for p in build_net(cfg).parameters()]
     dm, module = _fit(cfg, precision, [probe])
     assert probe.batches == 8
     assert probe.conv_dtypes == {torch.float16 if precision == "16-mixed" else torch.bfloat16}
@@ -104,7 +104,7 @@ def test_amp_steps_with_channels_last_keep_data_and_batches_on_the_gpu(train_cfg
     params = list(module.net.parameters())
     assert all(p.device.type == "cuda" and p.dtype == torch.float32 for p in params)  # fp32 master weights
     assert all(torch.isfinite(p).all() for p in params)
-    assert any(not torch.equal(p.cpu(), b) for p, b in zip(params, before, strict=True))
+    assert any(not torch.equal(p.cpu(), b.cpu()) for p, b in zip(params, probe.initial, strict=True))
     conv = next(p for p in params if p.ndim == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
 

@@ -306,6 +306,7 @@ def test_summary_markdown_shows_every_figure_of_a_built_summary(tmp_path):
     assert "seeds 0" in md and "3 epochs" in md
 
 
+@pytest.mark.slow  # a pytest subprocess that imports the whole stack
 def test_the_planned_gpu_test_command_skips_cleanly_on_this_machine(tmp_path):
     (step,) = gpu_check.plan(Options(only=("tests",)), tmp_path)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "2"}

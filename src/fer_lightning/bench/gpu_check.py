@@ -602,10 +602,10 @@ def summary_markdown(summary: dict) -> str:
         evals = {s.get("recipe"): s for s in steps if s["group"] == "eval"}
         lines += [
             "",
-            "## FER2013 trainings (`trainer=gpu data.val_source=carve`: validation carved from Training, "
-            "PublicTest is the test split)",
+            "## FER2013 trainings (`trainer=gpu data.val_source=carve`: validation carved from Training; the test "
+            "split is PublicTest, or PrivateTest where the file has it)",
             "",
-            "| recipe | status | epochs | s/epoch | total s | best val acc | PublicTest acc | PublicTest ten-crop "
+            "| recipe | status | epochs | s/epoch | total s | best val acc | test acc | test acc ten-crop "
             "| peak MiB | memory growth MiB |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
@@ -625,7 +625,7 @@ def summary_markdown(summary: dict) -> str:
             "",
             f"## Precision parity (experiment=dinh_gray, {epochs} epochs, seeds {', '.join(map(str, seeds))})",
             "",
-            "| precision | runs | PublicTest acc (mean) | delta vs 32-true | within noise |",
+            "| precision | runs | test acc (mean) | delta vs 32-true | within noise |",
             "|---|---|---|---|---|",
         ]
         for precision, row in parity["rows"].items():
