@@ -3,12 +3,14 @@ fine-tuning options (backbone learning-rate scale, frozen backbone epochs)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from fer_lightning.build import build_net, instantiate
+from fer_lightning.build import build_net, instantiate, load_classifier
 from fer_lightning.errors import ConfigError, PretrainedWeightsError
 from fer_lightning.models import create_model, list_models
 from fer_lightning.module.finetune import BackboneFinetuning, backbone_parameters, head_module
@@ -113,10 +115,15 @@ def test_bad_finetuning_options_name_their_key(options, key):
         BackboneFinetuning(**options)
 
 
-def test_frozen_backbone_epochs_train_only_the_head(train_cfg):
+def test_frozen_backbone_epochs_train_only_the_head_and_the_checkpoint_needs_no_weights_file(
+    train_cfg, tmp_path
+):
+    weights = tmp_path / "resnet10t.pth"
+    torch.save(timm.create_model("resnet10t").state_dict(), weights)
     cfg = train_cfg(
         "model=timm",
         "model.name=resnet10t",
+        f"model.pretrained_file={weights}",
         "data.n_train=128",
         "data.n_val=64",
         "data.n_test=64",
@@ -133,3 +140,8 @@ def test_frozen_backbone_epochs_train_only_the_head(train_cfg):
     for before, after in zip(backbone_parameters(initial, "k"), backbone_parameters(net, "k"), strict=True):
         torch.testing.assert_close(after, before)
     assert not torch.equal(net.get_classifier().weight, initial.get_classifier().weight)
+
+    # predict / eval / demo rebuild the network from the checkpoint alone
+    weights.unlink()
+    module, _ = load_classifier(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    torch.testing.assert_close(module.net.get_classifier().weight, net.get_classifier().weight)

@@ -120,6 +120,17 @@ def load_pretrained_weights(net: torch.nn.Module, ckpt_path: str) -> None:
     )
 
 
+def _without_pretrained_weights(model_cfg: DictConfig) -> DictConfig:
+    """The model config with pretrained weights off: a checkpoint holds every weight, so rebuilding its network
+    needs no download (model.pretrained) and no weights file (model.pretrained_file)."""
+    model_cfg = model_cfg.copy()
+    if model_cfg.get("pretrained"):
+        model_cfg.pretrained = False
+    if model_cfg.get("pretrained_file"):
+        model_cfg.pretrained_file = None
+    return model_cfg
+
+
 def load_classifier(ckpt_path: str | Path, map_location: str = "cpu") -> tuple[FERClassifier, DictConfig]:
     """Rebuild a trained classifier and its run config from a checkpoint written by `train`."""
     path = Path(ckpt_path).expanduser()
@@ -132,7 +143,7 @@ def load_classifier(ckpt_path: str | Path, map_location: str = "cpu") -> tuple[F
             f"ckpt_path={ckpt_path} was not written by fer_lightning.train (it holds no run config)"
         )
     cfg = OmegaConf.create(config)
-    net = instantiate(cfg.model, _convert_="partial")
+    net = instantiate(_without_pretrained_weights(cfg.model), _convert_="partial")
     module = FERClassifier(
         net,
         optimizer=None,

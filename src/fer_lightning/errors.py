@@ -23,5 +23,9 @@ class PretrainedWeightsError(FERError):
     """Pretrained weights could not be downloaded and are not in the torch hub cache."""
 
 
+class TrainingDivergedError(FERError):
+    """The training loss became NaN or infinite: the message says where, and which checkpoint survives."""
+
+
 class RunDirTakenError(ConfigError):
     """The run dir already holds another run's results, which are never overwritten."""

@@ -11,21 +11,11 @@ import logging
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
-from torch.utils.tensorboard import SummaryWriter
 
-from fer_lightning.build import instantiate, load_classifier
 from fer_lightning.errors import ConfigError
-from fer_lightning.evaluation.figures import (
-    confusion_matrix_figure,
-    figure_to_tensor,
-    misclassified_figure,
-    save_figure,
-)
-from fer_lightning.evaluation.metrics import classification_report
-from fer_lightning.evaluation.predictions import predict_split
-from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.runtime.cli import run_cli
+from fer_lightning.runtime.jsonio import atomic_path, write_json
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
 
@@ -50,7 +40,7 @@ def eval_data_config(cfg: DictConfig, train_cfg: DictConfig) -> DictConfig:
 
 def write_per_class_csv(path: Path, report: dict) -> None:
     """One row per class: precision, recall, F1 and support."""
-    with path.open("w", newline="") as fh:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["class", "precision", "recall", "f1", "support"])
         for name, row in report["per_class"].items():
@@ -63,6 +53,15 @@ def write_figures(
     output_dir: Path, report: dict, preds, class_names: list[str], title: str
 ) -> dict[str, Path]:
     """Confusion matrix and misclassified images as PNGs and as TensorBoard images in `output_dir/tensorboard`."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from fer_lightning.evaluation.figures import (
+        confusion_matrix_figure,
+        figure_to_tensor,
+        misclassified_figure,
+        save_figure,
+    )
+
     probs = preds.logits.float().softmax(dim=1)
     figures = {
         "confusion_matrix": confusion_matrix_figure(report["confusion_matrix"], class_names, title=title),
@@ -85,6 +84,12 @@ def write_figures(
 
 def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
     """Evaluate `cfg.ckpt_path` on a split; write metrics, per-class CSV and figures into the run dir."""
+    # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
+    from fer_lightning.build import instantiate, load_classifier
+    from fer_lightning.evaluation.metrics import classification_report
+    from fer_lightning.evaluation.predictions import predict_split
+    from fer_lightning.inference.predictor import resolve_device
+
     if not cfg.get("ckpt_path"):
         raise ConfigError(
             "ckpt_path is required: python -m fer_lightning.eval ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt"
@@ -100,12 +105,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
             f"split={split}: {datamodule.source} has no labelled {split} split (it has: {', '.join(datamodule.splits)}); "
             "use split=val"
         )
-    device = (
-        "cuda"
-        if cfg.get("device", "auto") == "auto" and torch.cuda.is_available()
-        else cfg.get("device", "cpu")
-    )
-    device = "cpu" if device == "auto" else device
+    device = resolve_device(cfg.get("device"))
     preds = predict_split(module.net, datamodule, split, tta=cfg.get("tta", "none"), device=device)
     report = classification_report(preds.logits, preds.labels, datamodule.class_names)
     report.update(
@@ -138,9 +138,14 @@ def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float:
     """Hydra entry point of the evaluation."""
     return run_task(evaluate, cfg)
+
+
+def main() -> None:
+    """Command-line entry point (`fer-eval`): a user error is one paragraph and exit code 2."""
+    run_cli(hydra_main)
 
 
 if __name__ == "__main__":

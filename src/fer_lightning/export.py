@@ -12,11 +12,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.build import load_classifier
 from fer_lightning.errors import ConfigError
-from fer_lightning.inference.export import DEFAULT_ATOL, FORMATS, export_model
-from fer_lightning.inference.faces import ModelInput
-from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.runtime.cli import run_cli
+from fer_lightning.runtime.jsonio import write_json, write_text
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
 
@@ -29,6 +27,11 @@ def export(cfg: DictConfig) -> tuple[dict, dict]:
         raise ConfigError(
             "ckpt_path is required: python -m fer_lightning.export ckpt_path=<.ckpt> format=onnx"
         )
+    # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
+    from fer_lightning.build import load_classifier
+    from fer_lightning.inference.export import DEFAULT_ATOL, FORMATS, export_model
+    from fer_lightning.inference.faces import ModelInput
+
     fmt = cfg.get("format")
     if fmt not in FORMATS:
         raise ConfigError(f"format={fmt}; allowed: format={'|'.join(FORMATS)}")
@@ -58,7 +61,7 @@ def export(cfg: DictConfig) -> tuple[dict, dict]:
         "class_names": list(module.class_names),
     }
     write_json(output_dir / "export.json", record)
-    OmegaConf.save(cfg, output_dir / "config.yaml")
+    write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     log.info(
         "%s -> %s (%.1f kB); max abs logit difference to PyTorch %.2e (<= %g) on a batch of %d",
         record["model"],
@@ -72,9 +75,14 @@ def export(cfg: DictConfig) -> tuple[dict, dict]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float:
     """Hydra entry point of the export."""
     return run_task(export, cfg)
+
+
+def main() -> None:
+    """Command-line entry point: a user error is one paragraph and exit code 2."""
+    run_cli(hydra_main)
 
 
 if __name__ == "__main__":

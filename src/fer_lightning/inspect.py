@@ -7,13 +7,15 @@ import json
 import hydra
 from omegaconf import DictConfig
 
-from fer_lightning.build import build_datamodule
-from fer_lightning.errors import FERError
+from fer_lightning.runtime.cli import exit_on_error, run_cli
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
+from fer_lightning.runtime.schema import check_config_types
 
 
 def inspect_data(cfg: DictConfig) -> dict:
     """Per-split and per-class counts in the canonical label space, dropped rows, the cache path, size and mode."""
+    from fer_lightning.build import build_datamodule  # torch loads only once a dataset is read
+
     datamodule = build_datamodule(cfg)
     return datamodule.summary()
 
@@ -37,13 +39,16 @@ def format_table(summary: dict) -> str:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="inspect")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     """Hydra entry point: print the table, or one JSON object with format=json."""
-    try:
-        summary = inspect_data(cfg)
-    except FERError as err:
-        raise SystemExit(f"error: {err}") from None
+    exit_on_error(check_config_types, cfg)
+    summary = exit_on_error(inspect_data, cfg)
     print(json.dumps(summary) if cfg.format == "json" else format_table(summary))
+
+
+def main() -> None:
+    """Command-line entry point: a user error is one paragraph and exit code 2."""
+    run_cli(hydra_main)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from fer_lightning.runtime.experiments import apply_swaps
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 
 
@@ -27,6 +28,7 @@ def compose_config(
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+        apply_swaps(cfg)  # a group given next to an experiment comes with its own values, as in a run
     run_dir = Path(run_dir if run_dir is not None else cfg.hydra.run.dir).expanduser().resolve()
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(run_dir)

@@ -16,10 +16,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.errors import ConfigError
-from fer_lightning.inference.images import IMAGE_EXTENSIONS, predict_folder, predict_image_file
-from fer_lightning.inference.predictor import Predictor, resolve_device
-from fer_lightning.inference.video import VIDEO_EXTENSIONS, annotate_video, open_video, open_webcam
-from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.runtime.cli import run_cli
+from fer_lightning.runtime.jsonio import write_json, write_text
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
 
@@ -30,6 +28,9 @@ INPUT_HELP = "an image file, a folder of images, a video file or webcam:<camera 
 
 def input_kind(value) -> tuple[str, Path | int]:
     """Classify `input=`: ("webcam", index), ("folder", path), ("image", path) or ("video", path)."""
+    from fer_lightning.inference.images import IMAGE_EXTENSIONS
+    from fer_lightning.inference.video import VIDEO_EXTENSIONS
+
     if value is None or str(value) in ("", "???"):
         raise ConfigError(f"input is required: {INPUT_HELP}")
     text = str(value)
@@ -54,6 +55,11 @@ def input_kind(value) -> tuple[str, Path | int]:
 
 def predict(cfg: DictConfig) -> tuple[dict, dict]:
     """Run the checkpoint on `cfg.input`; write predictions and annotated copies into the run dir."""
+    # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
+    from fer_lightning.inference.images import predict_folder, predict_image_file
+    from fer_lightning.inference.predictor import Predictor, resolve_device
+    from fer_lightning.inference.video import annotate_video, open_video, open_webcam
+
     if not cfg.get("ckpt_path"):
         raise ConfigError(
             "ckpt_path is required: python -m fer_lightning.predict ckpt_path=<.ckpt> input=<image>"
@@ -87,7 +93,7 @@ def predict(cfg: DictConfig) -> tuple[dict, dict]:
     summary = {"input": str(cfg.input), "kind": kind, "ckpt_path": str(cfg.ckpt_path), **result}
     if kind != "image":
         write_json(output_dir / "summary.json", summary)
-    OmegaConf.save(cfg, output_dir / "config.yaml")
+    write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     log.info(
         "%s %s: %s -> %s", kind, cfg.input, ", ".join(f"{k} {int(v)}" for k, v in metrics.items()), output_dir
     )
@@ -95,9 +101,14 @@ def predict(cfg: DictConfig) -> tuple[dict, dict]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float:
     """Hydra entry point of prediction."""
     return run_task(predict, cfg)
+
+
+def main() -> None:
+    """Command-line entry point: a user error is one paragraph and exit code 2."""
+    run_cli(hydra_main)
 
 
 if __name__ == "__main__":

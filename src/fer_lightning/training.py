@@ -12,8 +12,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.build import build_datamodule, build_module, build_net, build_trainer
 from fer_lightning.callbacks.run_record import RunRecorder, scalar_metrics
-from fer_lightning.errors import ConfigError
-from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.errors import ConfigError, TrainingDivergedError
+from fer_lightning.module.classifier import NonFiniteLossError
+from fer_lightning.runtime.checkpoint import check_resume_checkpoint, read_checkpoint
+from fer_lightning.runtime.jsonio import write_json, write_text
 from fer_lightning.runtime.rundir import check_fresh_run_dir
 from fer_lightning.runtime.validate import validate_config
 
@@ -30,8 +32,6 @@ def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> str | None:
                 f"resume: {last} does not exist; pass hydra.run.dir=<the run dir to resume> (it must hold checkpoints/last.ckpt)"
             )
         return str(last)
-    if ckpt and not Path(ckpt).is_file():
-        raise ConfigError(f"ckpt_path={ckpt}: no such checkpoint file")
     return ckpt
 
 
@@ -44,10 +44,44 @@ def _overrides() -> list[str]:
         return []
 
 
+def run_overrides(output_dir: Path, resumed: bool) -> tuple[list[str], list[list[str]]]:
+    """The run's own command-line overrides, and those of each resume (kept apart in .hydra/resume_<n>/)."""
+    original = output_dir / ".hydra" / "overrides.yaml"
+    if not resumed or not original.is_file():
+        return _overrides(), []
+    resumes = sorted(
+        original.parent.glob("resume_*/overrides.yaml"), key=lambda p: int(p.parent.name.split("_")[-1])
+    )
+    return [str(o) for o in OmegaConf.load(original)], [[str(o) for o in OmegaConf.load(p)] for p in resumes]
+
+
+def fit(trainer: pl.Trainer, module, datamodule, ckpt_path: str | None) -> None:
+    """trainer.fit; a diverged loss becomes a user error that says which checkpoint, if any, survives."""
+    try:
+        fit(trainer, module, datamodule, ckpt_path)
+    except NonFiniteLossError as err:
+        callback = trainer.checkpoint_callback
+        last = Path(callback.last_model_path) if callback and callback.last_model_path else None
+        raise TrainingDivergedError(f"{err}; {surviving_checkpoint(last)}.") from None
+
+
+def surviving_checkpoint(last: Path | None) -> str:
+    """Which checkpoint a diverged run leaves, and whether its weights are still finite."""
+    if last is None or not last.is_file():
+        return "no checkpoint was written before it"
+    state = read_checkpoint(last, "ckpt_path")["state_dict"]
+    if all(torch.isfinite(v).all() for v in state.values() if torch.is_tensor(v) and v.is_floating_point()):
+        return f"its last checkpoint, {last}, holds finite weights (resume=true continues from it)"
+    return (
+        f"its last checkpoint, {last}, was written after the loss diverged (non-finite weights): start again"
+    )
+
+
 def train(cfg: DictConfig) -> tuple[dict, dict]:
     """Fit, then test the best checkpoint; write `metrics.json` into the run dir and return (metrics, objects)."""
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path = resume_checkpoint(cfg, output_dir)
+    resumed_own_run = False
     resuming = ckpt_path is not None
     if (
         resuming
@@ -55,22 +89,26 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         and (cfg.get("resume") or cfg.get("ckpt_path") == "last")
     ):
         # A resumed run continues with the config it started with; the command line need not repeat it.
+        resumed_own_run = True
         saved = OmegaConf.load(output_dir / "config.yaml")
         saved.paths.output_dir = str(output_dir)
         cfg = saved
     validate_config(cfg)
     check_fresh_run_dir(output_dir, resuming=resuming)
     if not resuming:
-        OmegaConf.save(cfg, output_dir / "config.yaml")
+        write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     net = build_net(cfg)  # cheap, and checks the model against the data's shape before data is read
     datamodule = build_datamodule(cfg)
     datamodule.setup()
     module = build_module(cfg, datamodule, net)
-    resume_step = (
-        torch.load(ckpt_path, map_location="cpu", weights_only=False)["global_step"] if ckpt_path else None
-    )
+    resume_step = None
+    if ckpt_path:
+        ckpt = read_checkpoint(ckpt_path, "ckpt_path")
+        check_resume_checkpoint(ckpt, module, ckpt_path, str(cfg.model.get("name")))
+        resume_step = ckpt.get("global_step")
+        del ckpt
     # On resume, TensorBoard drops the events the killed run wrote after its checkpoint, so no step repeats.
     trainer = build_trainer(cfg, logger_kwargs={"purge_step": resume_step + 1} if resume_step else None)
     params = sum(p.numel() for p in net.parameters() if p.requires_grad)
@@ -102,10 +140,12 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
 
     seconds = [h["seconds"] for h in history if h.get("seconds")]
     best_cb = trainer.checkpoint_callback
+    overrides, resumes = run_overrides(output_dir, resumed=resumed_own_run)
     summary = {
         "status": "completed",
         "run_dir": str(output_dir),
-        "overrides": _overrides(),
+        "overrides": overrides,
+        "resumes": resumes,
         "model": cfg.model.get("name"),
         "data": cfg.data.get("dataset", "synthetic"),
         "params": params,

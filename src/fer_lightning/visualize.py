@@ -9,28 +9,21 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.build import instantiate, load_classifier
 from fer_lightning.errors import ConfigError
-from fer_lightning.evaluation.figures import save_figure
-from fer_lightning.inference.faces import ModelInput, read_image
-from fer_lightning.inference.predictor import resolve_device
-from fer_lightning.interpret import (
-    activations_figure,
-    all_filter_figures,
-    grad_cam,
-    gradcam_figure,
-    layer_activations,
-    occlusion_figure,
-    occlusion_sensitivity,
-)
-from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.runtime.cli import run_cli
+from fer_lightning.runtime.jsonio import write_json, write_text
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
+
+if TYPE_CHECKING:
+    import torch
+
+    from fer_lightning.inference.faces import ModelInput
 
 log = logging.getLogger("fer_lightning")
 
@@ -46,6 +39,9 @@ def load_image(
     cfg: DictConfig, run_cfg: DictConfig, model_input: ModelInput
 ) -> tuple[torch.Tensor, int | None, str]:
     """The uint8 [1, C, H, W] image to look at, its label when it comes from the data, and where it came from."""
+    from fer_lightning.build import instantiate
+    from fer_lightning.inference.faces import read_image
+
     if cfg.get("image"):
         image = model_input.prepare(read_image(cfg.image, key="image"))
         return image[None], None, str(cfg.image)
@@ -71,6 +67,23 @@ def load_image(
 
 def visualize(cfg: DictConfig) -> tuple[dict, dict]:
     """Write the figures of `cfg.kind` for `cfg.ckpt_path` into the run dir, plus visualize.json."""
+    # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
+    import torch
+
+    from fer_lightning.build import load_classifier
+    from fer_lightning.evaluation.figures import save_figure
+    from fer_lightning.inference.faces import ModelInput
+    from fer_lightning.inference.predictor import resolve_device
+    from fer_lightning.interpret import (
+        activations_figure,
+        all_filter_figures,
+        grad_cam,
+        gradcam_figure,
+        layer_activations,
+        occlusion_figure,
+        occlusion_sensitivity,
+    )
+
     if not cfg.get("ckpt_path"):
         raise ConfigError(
             "ckpt_path is required: python -m fer_lightning.visualize ckpt_path=<.ckpt> kind=gradcam"
@@ -138,15 +151,20 @@ def visualize(cfg: DictConfig) -> tuple[dict, dict]:
             save(gradcam_figure(image[0], cams, probs, names, label, layer=used), "gradcam")
             record["layer"] = used
     write_json(output_dir / "visualize.json", record)
-    OmegaConf.save(cfg, output_dir / "config.yaml")
+    write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     log.info("%s of %s: %d figure(s) -> %s", kind, record["model"], len(record["files"]), output_dir)
     return {"figures": float(len(record["files"]))}, {"record": record, "output_dir": output_dir}
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="visualize")
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float:
     """Hydra entry point of the visualisations."""
     return run_task(visualize, cfg)
+
+
+def main() -> None:
+    """Command-line entry point: a user error is one paragraph and exit code 2."""
+    run_cli(hydra_main)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,17 @@ from fer_lightning.inference.faces import Box, ModelInput
 
 
 def resolve_device(device: str | None) -> str:
-    """`auto` is the GPU when there is one, else the CPU; anything else is used as given."""
+    """`auto` is the GPU when there is one, else the CPU; a GPU asked for where there is none is an error."""
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
+    device = str(device)
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ConfigError(f"device={device}: not a device; allowed: auto, cpu, cuda, cuda:<index>") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device}: no CUDA GPU is visible on this machine; use device=cpu (or auto)")
+    return device
 
 
 class Predictor:

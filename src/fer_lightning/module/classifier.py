@@ -163,7 +163,7 @@ class FERClassifier(pl.LightningModule):
         if first is not None and int(first) >= 0:
             raise NonFiniteLossError(
                 f"non-finite training loss at epoch {self.current_epoch}, step {int(first)}; lower optimizer.lr "
-                "or check the data. The run stops here; its last good checkpoint is kept."
+                "or check the data; the run stops here"
             )
 
     def epoch_train_metrics(self) -> dict[str, torch.Tensor]:

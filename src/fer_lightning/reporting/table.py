@@ -87,7 +87,7 @@ def _split_override(o: str) -> tuple[str, str]:
     return key.lstrip("+~"), value
 
 
-def build_table(root: Path, sort_by: str = "best_val_acc") -> pd.DataFrame:
+def build_table(root: Path, sort_by: str | None = "best_val_acc") -> pd.DataFrame:
     """All runs under `root`, with one column per override that differs between runs, sorted best first."""
     rows = [read_run(run, root) for run in find_runs(root)]
     if not rows:
@@ -102,7 +102,8 @@ def build_table(root: Path, sort_by: str = "best_val_acc") -> pd.DataFrame:
     df = df[["run", "status", *varying, *[c for c in COLUMNS if c not in ("run", "status")], "_history"]]
     # counts stay integers when a failed run leaves them empty (a plain column would turn float: 981191.0000)
     df = df.astype({"params": "Int64", "epochs": "Int64"})
-    df = df.sort_values(sort_by, ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+    if sort_by:
+        df = df.sort_values(sort_by, ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     df.attrs["varying"] = varying
     return df
 

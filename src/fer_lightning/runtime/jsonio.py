@@ -1,10 +1,37 @@
-"""JSON records written atomically (light on imports: used by entry points before torch loads)."""
+"""Files written atomically (light on imports: used by entry points before torch loads).
+
+Every record the project writes goes through `atomic_path`: the new content is written to a temporary file
+beside the target and moved over it in one step, so a kill mid-write leaves the previous version intact.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (same suffix); on success it replaces `path`, on failure it goes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_json(path: Path, payload) -> None:
@@ -19,7 +46,4 @@ def write_json(path: Path, payload) -> None:
             return [clean(v) for v in obj]
         return obj
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(clean(payload), indent=2, sort_keys=False))
-    tmp.replace(path)
+    write_text(path, json.dumps(clean(payload), indent=2, sort_keys=False))

@@ -17,11 +17,21 @@ def _positive(cfg: DictConfig, key: str) -> None:
         raise ConfigError(f"{key}={value!r} must be a positive number")
 
 
+def missing_keys(node, prefix: str = "") -> list[str]:
+    """Keys left at `???`, found without resolving any interpolation (which may need a running Hydra job)."""
+    if isinstance(node, dict):
+        return [k for key, value in node.items() for k in missing_keys(value, f"{prefix}{key}.")]
+    if isinstance(node, list):
+        return [k for i, value in enumerate(node) for k in missing_keys(value, f"{prefix}{i}.")]
+    return [prefix.rstrip(".")] if node == "???" else []
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Reject values that would fail late or silently: each error names the key and what is allowed."""
     from omegaconf import OmegaConf
 
-    missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra."))
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    missing = sorted(k for k in missing_keys(tree) if not k.startswith("hydra."))
     if missing:
         raise ConfigError(f"required config value(s) not set: {', '.join(missing)} (give them as key=value)")
     _positive(cfg, "optimizer.lr")

@@ -1,0 +1,142 @@
+"""Typed configs: a value given on the command line must have the type of the value it replaces.
+
+The schema of every group is its own option files: the type of each key is the type of its value there
+(`detect: true` is a boolean, `data.batch_size: 128` an integer). Keys whose default is null carry their type in
+NULL_DEFAULT_TYPES. The check composes the same config without the command line's key=value overrides and
+compares, before any work: `detect=no` is then an error naming the key and the allowed values, not a truthy
+string.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from fer_lightning.errors import ConfigError
+
+# Keys that are null by default, so their option file shows no type.
+NULL_DEFAULT_TYPES: dict[str, type] = {
+    "ckpt_path": str,
+    "init_from": str,
+    "image": str,
+    "layer": str,
+    "max_frames": int,
+    "model.dropout": float,
+    "data.num_folds": int,
+    "occlusion.patch": int,
+    "occlusion.stride": int,
+    "detector.cascade": str,
+}
+
+_EXPECTED = {
+    bool: "a boolean; allowed: true, false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list, e.g. [0.5]",
+    dict: "a group of keys",
+}
+
+
+def _kind(value) -> type | None:
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, int):
+        return int
+    if isinstance(value, float):
+        return float
+    if isinstance(value, str):
+        return str
+    if isinstance(value, list | ListConfig):
+        return list
+    if isinstance(value, dict | DictConfig):
+        return dict
+    return None
+
+
+def _accepts(expected: type, value) -> bool:
+    given = _kind(value)
+    if value is None:
+        return expected is not bool  # null switches a value off; a flag is true or false
+    if expected is float:
+        return given in (int, float)
+    if expected is str:
+        return given in (
+            str,
+            int,
+            float,
+        )  # a name or path that happens to be numeric (precision=16, devices=2)
+    return given is expected
+
+
+def expected_type(baseline: DictConfig, key: str) -> type | None:
+    """The type of `key` in the config composed without command-line values, or None when it has none."""
+    if key in NULL_DEFAULT_TYPES:
+        return NULL_DEFAULT_TYPES[key]
+    try:
+        value = OmegaConf.select(baseline, key, throw_on_resolution_failure=False, throw_on_missing=False)
+    except Exception:  # an interpolation into the hydra node, unresolvable outside a run
+        return None
+    return _kind(value)
+
+
+def check_value(key: str, value, expected: type | None, shown: str) -> None:
+    """Raise a ConfigError naming the key and the expected type when `value` does not fit."""
+    if expected is None or _accepts(expected, value):
+        return
+    hint = f" (use {key}=null to switch it off)" if expected is dict else ""
+    raise ConfigError(f"{key}={shown}: expected {_EXPECTED[expected]}{hint}")
+
+
+def value_overrides(overrides: list[str], choices: dict) -> tuple[list[str], list]:
+    """Split command-line overrides into group choices (kept for the baseline) and parsed key=value ones."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    keep, values = [], []
+    for text, override in zip(overrides, parsed, strict=True):
+        key = override.key_or_group
+        is_group = key in choices or (override.package is None and key.split("/")[0] in choices)
+        if is_group or key.startswith("hydra") or override.is_delete() or override.is_sweep_override():
+            keep.append(text)
+        elif override.is_add():
+            keep.append(text)  # a new key (+callbacks.x=...) has nothing to be compared with
+        else:
+            values.append(override)
+    return keep, values
+
+
+def check_override_types(config: DictConfig, config_name: str, overrides: list[str], choices: dict) -> None:
+    """Compare each key=value override with the type its key has without it; the first misfit is an error."""
+    from hydra import compose
+
+    keep, values = value_overrides(overrides, choices)
+    if not values:
+        return
+    baseline = compose(config_name=config_name, overrides=keep)
+    for override in values:
+        key = override.key_or_group
+        value = OmegaConf.select(config, key, throw_on_resolution_failure=False, throw_on_missing=False)
+        check_value(key, value, expected_type(baseline, key), override.input_line.partition("=")[2])
+
+
+def job_context(config: DictConfig | None = None) -> tuple[str, list[str], dict] | None:
+    """(config name, command-line overrides, group choices) of a run: from `config.hydra` when given, else from
+    the running job's HydraConfig; None outside Hydra (a config composed by a test and handed to train())."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    if config is not None and "hydra" in config:
+        hydra = config.hydra
+    elif HydraConfig.initialized() and GlobalHydra.instance().is_initialized():
+        hydra = HydraConfig.get()
+    else:
+        return None
+    choices = OmegaConf.to_container(hydra.runtime.choices)
+    return str(hydra.job.config_name), list(hydra.overrides.task), choices
+
+
+def check_config_types(config: DictConfig) -> None:
+    """The typed check of a run's config: `config` with its hydra node, or a job's task config."""
+    context = job_context(config)
+    if context is not None:
+        check_override_types(config, *context)
