@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from fer_lightning.data.datamodule import InMemoryDataModule
 from fer_lightning.errors import ConfigError, FERError
 from fer_lightning.module.classifier import FERClassifier
+from fer_lightning.runtime.checkpoint import describe_mismatch, read_checkpoint, tensor_match
 from fer_lightning.runtime.precision import resolve_precision
 
 log = logging.getLogger(__name__)
@@ -43,12 +45,19 @@ def build_net(cfg: DictConfig) -> torch.nn.Module:
     """Instantiate the network, optionally warm-started from another run's checkpoint (`init_from`)."""
     net = instantiate(cfg.model, _convert_="partial")
     if cfg.get("init_from"):
-        load_pretrained_weights(net, cfg.init_from)
+        load_pretrained_weights(
+            net,
+            cfg.init_from,
+            num_classes=int(cfg.data.num_classes),
+            strict=cfg.get("init_from_strict", True) is not False,
+        )
     return net
 
 
 def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: torch.nn.Module) -> FERClassifier:
     """Wrap the network in the classifier with the configured optimizer and scheduler."""
+    check_arguments(cfg.get("optimizer"), "optimizer")
+    check_arguments((cfg.get("scheduler") or {}).get("scheduler"), "scheduler.scheduler")
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     options = OmegaConf.to_container(cfg.module, resolve=True)
     module_class = get_class(options.pop("_target_"))
@@ -89,29 +98,67 @@ def build_trainer(cfg: DictConfig, *, logger_kwargs: dict | None = None) -> pl.T
         if isinstance(c, DictConfig) and "_target_" in c:
             extra = logger_kwargs if logger_kwargs and c._target_.endswith("TensorBoardLogger") else {}
             loggers.append(instantiate(c, **extra))
-    precision = resolve_precision(
-        cfg.trainer.get("precision", "auto"), str(cfg.trainer.get("accelerator", "auto"))
-    )
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision)
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} (trainer=gpu) needs a CUDA GPU, and none is visible on this machine "
+            "(torch.cuda.is_available() is false); use trainer=cpu or trainer=default"
+        )
+    precision = resolve_precision(cfg.trainer.get("precision", "auto"), accelerator)
+    try:
+        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision)
+    except (
+        InstantiationException
+    ) as err:  # Lightning refused a trainer.* value: say which, without Hydra's wrapper
+        cause = err.__cause__ or err
+        raise ConfigError(f"trainer: Lightning refused these settings: {cause}") from None
 
 
-def load_pretrained_weights(net: torch.nn.Module, ckpt_path: str) -> None:
-    """Copy matching weights from a checkpoint; layers whose shapes differ (a new class count) stay fresh."""
+def check_arguments(node: DictConfig | None, key: str) -> None:
+    """Every value of a `_partial_` optimizer or scheduler config must be an argument of its class."""
+    if not node or "_target_" not in node:
+        return
+    target = get_class(node._target_)
+    accepted = [
+        p for p in inspect.signature(target.__init__).parameters if p not in ("self", "params", "optimizer")
+    ]
+    unknown = [k for k in node if not str(k).startswith("_") and k not in accepted]
+    if unknown:
+        raise ConfigError(
+            f"{key}.{unknown[0]}: {node._target_} takes no such argument; allowed: {', '.join(accepted)}"
+        )
+
+
+def load_pretrained_weights(
+    net: torch.nn.Module, ckpt_path: str, *, num_classes: int | None = None, strict: bool = True
+) -> None:
+    """Copy matching weights from a checkpoint; the classifier head stays fresh when the class count differs.
+
+    With `strict` (init_from_strict=true, the default) anything else that does not match, a tensor absent or
+    of another shape, means another network: an error that says how many tensors matched.
+    """
     path = Path(ckpt_path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"init_from={ckpt_path}: no such checkpoint file")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(path, "init_from", lightning=False)
     state = state.get("state_dict", state)
     source = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.") or "." in k}
     target = net.state_dict()
-    loaded = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    same, reshaped, absent = tensor_match(source, target)
+    loaded = {k: source[k] for k in same}
     skipped = sorted(k for k in target if k not in loaded)
-    if not loaded:
+    # a new class count changes the head's output rows only: that is the one mismatch a warm start expects
+    head = [k for k in reshaped if num_classes is not None and target[k].shape[:1] == (num_classes,)]
+    if not loaded or (strict and (absent or len(head) < len(reshaped))):
         raise ConfigError(
-            f"init_from={ckpt_path}: no weights match model={type(net).__name__}; is it the same network?"
+            f"init_from={ckpt_path} does not fit model={type(net).__name__}: "
+            f"{describe_mismatch(same, reshaped, absent)}; it is a checkpoint of another network. "
+            + (
+                "Set init_from_strict=false to load the matching tensors and train the rest from scratch."
+                if loaded
+                else "Nothing can be loaded from it."
+            )
         )
     net.load_state_dict(loaded, strict=False)
-    log.info(
+    (log.warning if absent or len(head) < len(reshaped) else log.info)(
         "init_from %s: loaded %d tensors, re-initialised %d (%s)",
         path,
         len(loaded),
@@ -133,10 +180,7 @@ def _without_pretrained_weights(model_cfg: DictConfig) -> DictConfig:
 
 def load_classifier(ckpt_path: str | Path, map_location: str = "cpu") -> tuple[FERClassifier, DictConfig]:
     """Rebuild a trained classifier and its run config from a checkpoint written by `train`."""
-    path = Path(ckpt_path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"ckpt_path={ckpt_path}: no such checkpoint file")
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    ckpt = read_checkpoint(ckpt_path, "ckpt_path", map_location=map_location)
     config = (ckpt.get("hyper_parameters") or {}).get("config")
     if config is None:
         raise ConfigError(
