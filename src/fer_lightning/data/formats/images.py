@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +14,8 @@ import numpy as np
 from PIL import Image
 
 from fer_lightning.errors import DataFormatError
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # Bilinear with PIL's support scaling antialiases when shrinking, so large AffectNet faces do not alias.
@@ -156,15 +160,30 @@ def load_images(
         chunk = boxes[start : start + step] if boxes is not None else None
         return (paths[start : start + step], chunk, image_size, channels)
 
-    workers = int(workers or default_workers())
+    workers = min(int(workers or default_workers()), len(starts)) or 1
     todo = sum(min(step, len(paths) - s) for s in starts)
-    with _progress(len(paths), len(paths) - todo, workers if len(starts) > 1 else 1) as bar:
-        if workers <= 1 or len(starts) <= 1:
-            for start in starts:
-                store(start, *_decode_chunk(*task(start)))
-                bar.update(min(step, len(paths) - start))
-        else:
-            _decode_in_processes(starts, task, store, workers, bar, lambda s: min(step, len(paths) - s))
+    began = time.perf_counter()
+    try:
+        with _progress(len(paths), len(paths) - todo, workers) as bar:
+            if workers <= 1:
+                for start in starts:
+                    store(start, *_decode_chunk(*task(start)))
+                    bar.update(min(step, len(paths) - start))
+            else:
+                _decode_in_processes(starts, task, store, workers, bar, lambda s: min(step, len(paths) - s))
+    except KeyboardInterrupt:
+        if part is not None:
+            log.warning("decoding interrupted: what is decoded is kept; the next run continues from there")
+        raise
+    if todo >= 1024:
+        seconds = time.perf_counter() - began
+        log.info(
+            "decoded %d images in %.1f s: %.0f images/s with %d process(es)",
+            todo,
+            seconds,
+            todo / seconds,
+            workers,
+        )
     if part is not None:
         return part.finish_decode(failures), dict(sorted(failures.items()))
     ok = np.ones(len(paths), dtype=bool)
