@@ -303,3 +303,13 @@ def test_generated_mistakes_never_start_a_run(tmp_path_factory, monkeypatch, ove
     code, text = drive("train", override, log_dir=log_dir)
     assert_user_error(code, text)
     assert run_dirs(log_dir) == []
+
+
+def test_a_fer2013_csv_without_usage_says_it_is_all_training(tmp_path):
+    from fer_lightning.data.formats import load_dataset
+
+    row = " ".join(["7"] * 2304)
+    (tmp_path / "fer2013.csv").write_text(f"emotion,pixels\n3,{row}\n4,{row}\n")
+    with pytest.warns(UserWarning, match="no Usage column, so every row is training data"):
+        dataset = load_dataset("fer2013", tmp_path, image_size=48, channels=1)
+    assert list(dataset.splits) == ["train"]

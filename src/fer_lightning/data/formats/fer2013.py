@@ -246,6 +246,13 @@ def read_csv(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int
             f"{path}, line 1: labels=ferplus needs a CSV with a Usage column (fer2013.csv) to align with "
             f"{FERPLUS_FILE}; found columns {', '.join(h.strip() for h in table.header)}"
         )
+    if usage_col is None:
+        warnings.warn(
+            f"{path}: no Usage column, so every row is training data: a seeded data.val_fraction of it "
+            "validates and there is no labelled test split (fer2013.csv with Usage gives "
+            "Training/PublicTest/PrivateTest)",
+            stacklevel=2,
+        )
     n = len(table.rows)
     problems: dict[int, tuple[Path, int, str]] = {
         i: (path, table.lines[i], msg) for i, msg in table.row_errors.items()
