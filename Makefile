@@ -4,15 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint format demo train sweep tensorboard bench gpu-check clean
+.PHONY: install test test-fast lint format demo train sweep tensorboard mlflow bench gpu-check clean
 
-install: $(STAMP)  ## create .venv and install the package editable with dev extras
+install: $(STAMP)  ## create .venv and install the package editable with the dev and trackers extras
 
 # Re-running install is a no-op unless pyproject.toml changed.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,trackers]'
 	touch $(STAMP)
 
 test: install  ## run the whole test suite
@@ -40,6 +40,10 @@ sweep: install  ## the optimizer x lr x batch x dropout grid on synthetic data (
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir outputs
+
+mlflow: install  ## the MLflow UI over the runs' embedded store (logger=mlflow), http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow/mlflow.db \
+		--default-artifact-root $(CURDIR)/outputs/mlflow/artifacts $(ARGS)
 
 bench: install
 	$(BIN)/python -m fer_lightning.bench $(ARGS)

@@ -32,9 +32,17 @@ def test_groups_mirror_the_package():
     ):
         assert options(group), group
     assert set(options("optimizer")) == {"adam", "adamw", "sgd", "rmsprop"}
-    assert set(options("scheduler")) == {"none", "plateau", "step", "exponential", "cosine", "warmup_cosine", "onecycle"}
+    assert set(options("scheduler")) == {
+        "none",
+        "plateau",
+        "step",
+        "exponential",
+        "cosine",
+        "warmup_cosine",
+        "onecycle",
+    }
     assert set(options("trainer")) >= {"default", "cpu", "gpu", "ddp"}
-    assert set(options("logger")) >= {"tensorboard", "csv"}
+    assert set(options("logger")) >= {"tensorboard", "csv", "mlflow", "wandb", "many"}
 
 
 @pytest.mark.parametrize("option", options("data"))
@@ -86,8 +94,13 @@ def test_trainer_options(train_cfg, option):
     assert trainer.precision in ("bf16-mixed", "32-true", "16-mixed")
 
 
+# MLflow and W&B (and `many`, which holds MLflow) are built and read back by test_trackers.py: creating an MLflow
+# store takes seconds, too long to repeat for every callbacks option here.
+TRACKERS = {"mlflow", "wandb", "many"}
+
+
 @pytest.mark.parametrize("callbacks", options("callbacks"))
-@pytest.mark.parametrize("logger", options("logger"))
+@pytest.mark.parametrize("logger", [o for o in options("logger") if o not in TRACKERS])
 def test_callbacks_and_logger_options(train_cfg, callbacks, logger):
     cfg = train_cfg(f"callbacks={callbacks}", f"logger={logger}")
     trainer = build_trainer(cfg)

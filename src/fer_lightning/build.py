@@ -17,6 +17,7 @@ from fer_lightning.data.datamodule import InMemoryDataModule
 from fer_lightning.errors import ConfigError, FERError
 from fer_lightning.module.classifier import FERClassifier
 from fer_lightning.runtime.checkpoint import describe_mismatch, read_checkpoint, tensor_match
+from fer_lightning.runtime.console import quiet_libraries
 from fer_lightning.runtime.precision import resolve_precision
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def _instantiate_all(group: DictConfig | None) -> list:
 
 def build_trainer(cfg: DictConfig, *, logger_kwargs: dict | None = None) -> pl.Trainer:
     """Instantiate the Lightning Trainer with callbacks, loggers and the resolved precision."""
+    quiet_libraries()
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = []
     for c in (cfg.get("logger") or {}).values():

@@ -13,8 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 from fer_lightning.build import build_datamodule, build_module, build_net, build_trainer
 from fer_lightning.callbacks.run_record import RunRecorder, scalar_metrics
 from fer_lightning.errors import ConfigError, TrainingDivergedError
+from fer_lightning.loggers import finish_runs
 from fer_lightning.module.classifier import NonFiniteLossError
 from fer_lightning.runtime.checkpoint import check_resume_checkpoint, read_checkpoint
+from fer_lightning.runtime.console import config_summary, final_metrics_line
 from fer_lightning.runtime.jsonio import write_json, write_text
 from fer_lightning.runtime.rundir import check_fresh_run_dir
 from fer_lightning.runtime.validate import validate_config
@@ -58,7 +60,7 @@ def run_overrides(output_dir: Path, resumed: bool) -> tuple[list[str], list[list
 def fit(trainer: pl.Trainer, module, datamodule, ckpt_path: str | None) -> None:
     """trainer.fit; a diverged loss becomes a user error that says which checkpoint, if any, survives."""
     try:
-        fit(trainer, module, datamodule, ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     except NonFiniteLossError as err:
         callback = trainer.checkpoint_callback
         last = Path(callback.last_model_path) if callback and callback.last_model_path else None
@@ -112,6 +114,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     # On resume, TensorBoard drops the events the killed run wrote after its checkpoint, so no step repeats.
     trainer = build_trainer(cfg, logger_kwargs={"purge_step": resume_step + 1} if resume_step else None)
     params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    log.info("%s", config_summary(cfg, str(trainer.precision)))
     log.info(
         "model %s: %s trainable parameters; data: %s", cfg.model.get("name"), f"{params:,}", datamodule.source
     )
@@ -120,23 +123,35 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     metrics: dict[str, float] = {}
     recorder = next((c for c in trainer.callbacks if isinstance(c, RunRecorder)), None)
     history: list[dict] = []
-    if cfg.get("train", True):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        metrics.update(scalar_metrics(trainer.callback_metrics))
-        # copied now: testing the best checkpoint restores the callbacks' state as of that checkpoint
-        history = list(recorder.history) if recorder else []
+    failed = True
+    try:
+        if cfg.get("train", True):
+            fit(trainer, module, datamodule, ckpt_path)
+            metrics.update(scalar_metrics(trainer.callback_metrics))
+            # copied now: testing the best checkpoint restores the callbacks' state as of that checkpoint
+            history = list(recorder.history) if recorder else []
 
-    test_note = None
-    if cfg.get("test", True):
-        if datamodule.has_test:
-            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-            trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
-            metrics.update(
-                {k: v for k, v in scalar_metrics(trainer.callback_metrics).items() if k.startswith("test/")}
-            )
-        else:
-            test_note = f"{datamodule.source} has no labelled test split; the test stage was skipped"
-            log.warning(test_note)
+        test_note = None
+        if cfg.get("test", True):
+            if datamodule.has_test:
+                best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+                # verbose=False: the final metrics line below replaces Lightning's table
+                trainer.test(
+                    module, datamodule=datamodule, ckpt_path=best or None, weights_only=False, verbose=False
+                )
+                metrics.update(
+                    {
+                        k: v
+                        for k, v in scalar_metrics(trainer.callback_metrics).items()
+                        if k.startswith("test/")
+                    }
+                )
+            else:
+                test_note = f"{datamodule.source} has no labelled test split; the test stage was skipped"
+                log.warning(test_note)
+        failed = False
+    finally:
+        finish_runs(trainer.loggers, failed=failed)
 
     seconds = [h["seconds"] for h in history if h.get("seconds")]
     best_cb = trainer.checkpoint_callback
@@ -160,4 +175,5 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
     }
     if trainer.is_global_zero:  # under DDP every rank runs train(); one writes the record
         write_json(output_dir / "metrics.json", summary)
+        log.info("%s", final_metrics_line(metrics, len(history)))
     return metrics, objects

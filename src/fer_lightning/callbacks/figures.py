@@ -1,4 +1,5 @@
-"""Figures during training: the validation confusion matrix in TensorBoard each epoch, curves.png at the end."""
+"""Figures during training: the validation confusion matrix in TensorBoard each epoch; at the end curves.png and
+confusion_matrix.png in the run dir, also attached to MLflow / W&B when those loggers are on."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from fer_lightning.callbacks.run_record import RunRecorder
+from fer_lightning.loggers.artifacts import log_files
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +57,36 @@ class FigureLogger(pl.Callback):
         return json.loads(path.read_text()) if path.is_file() else []
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Write `curves.png`: loss and accuracy per epoch, training against validation."""
-        if not self.curves or not trainer.is_global_zero:
+        """Write `curves.png` and the last validation's `confusion_matrix.png`; attach both to the trackers."""
+        if not trainer.is_global_zero:
             return
+        written = [self.write_curves(trainer)] if self.curves else []
+        if self.confusion_matrix:
+            written.append(self.write_confusion_matrix(trainer, pl_module))
+        log_files(trainer, [path for path in written if path is not None])
+
+    def write_curves(self, trainer: pl.Trainer) -> Path | None:
+        """`curves.png`: loss and accuracy per epoch, training against validation."""
         history = self.history(trainer)
         if not history:
             log.info(
                 "no epoch record (no RunRecorder callback and no epoch_metrics.json); curves.png not written"
             )
-            return
+            return None
         from fer_lightning.evaluation.figures import curves_figure, save_figure
 
-        save_figure(
+        return save_figure(
             curves_figure(history, title=f"{len(history)} epoch{'s' if len(history) != 1 else ''}"),
             self.output_dir / "curves.png",
         )
+
+    def write_confusion_matrix(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Path | None:
+        """`confusion_matrix.png` of the last validation (None when there was none)."""
+        cm = getattr(pl_module, "last_val_confusion", None)
+        if cm is None:
+            return None
+        from fer_lightning.evaluation.figures import confusion_matrix_figure, save_figure
+
+        names = list(getattr(pl_module, "class_names", [str(i) for i in range(cm.shape[0])]))
+        fig = confusion_matrix_figure(cm, names, title="validation, end of training")
+        return save_figure(fig, self.output_dir / "confusion_matrix.png")

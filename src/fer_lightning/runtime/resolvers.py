@@ -22,10 +22,21 @@ def project_root() -> str:
     return str(Path.cwd())
 
 
+def sweep_name(output_dir: str, default: str) -> str:
+    """The sweep dir's name for a job of a multirun (one tracker experiment per sweep), else `default`."""
+    from fer_lightning.runtime.task import in_multirun
+
+    return Path(output_dir).parent.name if in_multirun() else default
+
+
 def register_resolvers() -> None:
-    """Register `${fer.project_root:}` (idempotent)."""
+    """Register `${fer.project_root:}`, `${fer.sweep_name:<run dir>,<default>}`, `${fer.basename:<path>}` (idempotent)."""
     if not OmegaConf.has_resolver("fer.project_root"):
         OmegaConf.register_new_resolver("fer.project_root", project_root)
+    if not OmegaConf.has_resolver("fer.sweep_name"):
+        OmegaConf.register_new_resolver("fer.sweep_name", sweep_name)
+    if not OmegaConf.has_resolver("fer.basename"):
+        OmegaConf.register_new_resolver("fer.basename", lambda path: Path(str(path)).name)
 
 
 register_resolvers()
