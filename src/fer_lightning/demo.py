@@ -13,6 +13,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.errors import ConfigError
+from fer_lightning.runtime.cli import run_cli
 from fer_lightning.runtime.resolvers import CONF_DIR
 
 log = logging.getLogger("fer_lightning")
@@ -85,12 +86,14 @@ def serve(cfg: DictConfig):
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="demo")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     """Hydra entry point of the demo."""
-    try:
-        serve(cfg)
-    except ConfigError as err:
-        raise SystemExit(f"error: {err}") from None
+    serve(cfg)
+
+
+def main() -> None:
+    """Command-line entry point: a user error is one paragraph and exit code 2."""
+    run_cli(hydra_main)
 
 
 if __name__ == "__main__":
