@@ -313,3 +313,13 @@ def test_a_fer2013_csv_without_usage_says_it_is_all_training(tmp_path):
     with pytest.warns(UserWarning, match="no Usage column, so every row is training data"):
         dataset = load_dataset("fer2013", tmp_path, image_size=48, channels=1)
     assert list(dataset.splits) == ["train"]
+
+
+def test_a_sweep_is_refused_where_numbered_trials_exist(tmp_path, monkeypatch):
+    sweep = tmp_path / "sweep"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "0" / "metrics.json").write_text('{"status": "completed"}')
+    monkeypatch.setattr(train_main, "train", lambda cfg: pytest.fail("a trial started"))
+    code, text = drive("train", "--multirun", "seed=1,2", f"hydra.sweep.dir={sweep}", log_dir=tmp_path / "out")
+    assert_user_error(code, text, "already holds trials", "hydra.sweep.dir")
+    assert sorted(p.name for p in sweep.rglob("*")) == ["0", "metrics.json"]

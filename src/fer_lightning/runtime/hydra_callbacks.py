@@ -13,14 +13,15 @@ import traceback
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from fer_lightning.errors import ConfigError
+from fer_lightning.errors import ConfigError, RunDirTakenError
 from fer_lightning.runtime.cli import DEFECT_EXIT, USER_ERROR_EXIT, is_user_error, user_error_message
 from fer_lightning.runtime.experiments import apply_swaps
 from fer_lightning.runtime.rundir import (
     check_resumable,
     ensure_writable,
+    holds_run,
     mark_created,
     refuse_taken,
     resume_subdir,
@@ -72,6 +73,24 @@ def prepare_run_dir(config: DictConfig) -> None:
     _ensure_writable(str(run_dir))
 
 
+def refuse_taken_sweep(config: DictConfig) -> None:
+    """A sweep numbering its trial dirs 0, 1, ... must not start in a sweep dir that holds numbered trials.
+
+    Hydra would write each trial's `.hydra/` over the earlier trial's before the trial could refuse. Sweeps
+    with unique trial dir names (Optuna's `<start time>_<job number>`) may resume in the same sweep dir.
+    """
+    sweep_dir = Path(config.hydra.sweep.dir)
+    subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")
+    if subdir != "${hydra.job.num}" or not sweep_dir.is_dir():
+        return
+    taken = sorted(p.name for p in sweep_dir.iterdir() if p.name.isdigit() and holds_run(p))
+    if taken:
+        raise RunDirTakenError(
+            f"sweep dir {sweep_dir} already holds trials ({', '.join(taken[:5])}); runs are never overwritten. "
+            "Pick another hydra.sweep.dir (the default is a new timestamped one)."
+        )
+
+
 def check_config(config: DictConfig) -> None:
     """Swap groups an experiment set, then check what needs no data and no torch: types, ranges, ??? values."""
     apply_swaps(config)  # before the check: a swapped group is checked against its own option file
@@ -89,6 +108,7 @@ class PrepareRun(Callback):
         print(f"run dir: {Path(config.hydra.run.dir).resolve()}", file=sys.stderr, flush=True)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        """Create the sweep dir before any trial starts (each trial checks its own values)."""
+        """Refuse a sweep whose trial dirs would land on earlier trials; create the sweep dir."""
+        _exit_on_error(refuse_taken_sweep, config)
         _exit_on_error(_ensure_writable, str(config.hydra.sweep.dir))
         print(f"sweep dir: {Path(config.hydra.sweep.dir).resolve()}", file=sys.stderr, flush=True)
