@@ -208,6 +208,7 @@ NOISE = {
     "Lightning test table": re.compile(r"Test metric\s"),
     "W&B banner": re.compile(r"^wandb:", re.MULTILINE),
     "MLflow INFO": re.compile(r"INFO mlflow"),
+    "logger version in the bar": re.compile(r"v_num"),
 }
 
 

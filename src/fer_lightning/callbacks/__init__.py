@@ -2,7 +2,8 @@
 
 from fer_lightning.callbacks.averaging import EMA, SWA
 from fer_lightning.callbacks.figures import FigureLogger
+from fer_lightning.callbacks.progress import ProgressBar
 from fer_lightning.callbacks.run_record import RunRecorder
 from fer_lightning.callbacks.seeding import EpochSeed
 
-__all__ = ["EMA", "SWA", "EpochSeed", "FigureLogger", "RunRecorder"]
+__all__ = ["EMA", "SWA", "EpochSeed", "FigureLogger", "ProgressBar", "RunRecorder"]
