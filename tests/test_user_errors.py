@@ -323,3 +323,10 @@ def test_a_sweep_is_refused_where_numbered_trials_exist(tmp_path, monkeypatch):
     code, text = drive("train", "--multirun", "seed=1,2", f"hydra.sweep.dir={sweep}", log_dir=tmp_path / "out")
     assert_user_error(code, text, "already holds trials", "hydra.sweep.dir")
     assert sorted(p.name for p in sweep.rglob("*")) == ["0", "metrics.json"]
+
+
+def test_random_bytes_as_the_csv_print_no_raw_bytes(tmp_path):
+    (tmp_path / "fer2013.csv").write_bytes(bytes(range(256)) * 8)
+    code, text = drive("inspect", "data=fer2013", f"data.root={tmp_path}", log_dir=tmp_path / "out")
+    assert_user_error(code, text, "fer2013.csv")
+    assert all(ch.isprintable() or ch == "\n" for ch in text), repr(text)
