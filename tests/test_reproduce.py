@@ -191,3 +191,31 @@ def test_seed002_network_learns_real_fer2013(fer2013_gz, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["metrics"]["test/acc"] > 0.35, metrics["metrics"]  # chance 0.143, majority class 0.249
+
+
+def test_a_run_dir_in_training_elsewhere_is_left_alone(tmp_path):
+    import subprocess
+    import sys
+
+    from fer_lightning.reproduce.runner import train_recipe
+
+    run = tmp_path / "dinh_gray"
+    run.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (run / ".reproduce.lock").write_text(str(other.pid))
+        assert train_recipe(_recipe(), run, "/nowhere", []) == "busy"
+        assert sorted(p.name for p in run.iterdir()) == [".reproduce.lock"]  # nothing started, nothing moved
+    finally:
+        other.kill()
+        other.wait()
+    (run / ".reproduce.lock").write_text(str(other.pid))  # a dead holder's lock is taken over
+    from fer_lightning.reproduce import runner
+
+    calls = []
+    runner_run, runner._run = runner._run, lambda cmd, log_path: calls.append(cmd) or 1
+    try:
+        assert train_recipe(_recipe(), run, "/nowhere", []) == "new"
+    finally:
+        runner._run = runner_run
+    assert calls and calls[0][-1] == f"hydra.run.dir={run}" and not (run / ".reproduce.lock").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -27,8 +28,6 @@ def machine_info() -> dict:
         flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
     except OSError:
         pass
-    import os
-
     import torch
 
     return {
@@ -67,11 +66,14 @@ def _run(cmd: list[str], log_path: Path) -> int:
 
 
 def _set_aside(run_dir: Path) -> Path:
-    """Move a failed or checkpoint-less run dir out of the way, keeping its record."""
+    """Move a failed or checkpoint-less run's files out of the way (the lock stays), keeping its record."""
     n = 1
     while (target := run_dir.with_name(f"{run_dir.name}.attempt{n}")).exists():
         n += 1
-    run_dir.rename(target)
+    target.mkdir()
+    for path in run_dir.iterdir():
+        if path.name != ".reproduce.lock":
+            path.rename(target / path.name)
     return target
 
 
@@ -91,12 +93,45 @@ def train_command(recipe: Recipe, run_dir: Path, data_root: str, common: list[st
     ]
 
 
+def _claim(run_dir: Path) -> int | None:
+    """Take the run dir's lock for this process; the pid of a live process holding it instead, else None."""
+    lock = run_dir / ".reproduce.lock"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+                os.kill(pid, 0)
+                return pid
+            except (ValueError, ProcessLookupError, OSError):
+                lock.unlink(missing_ok=True)  # left by a process that died: take it over
+                continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return None
+    return None
+
+
 def train_recipe(recipe: Recipe, run_dir: Path, data_root: str, common: list[str]) -> str:
-    """Train (or resume, or skip when done) one recipe; return its final state."""
+    """Train (or resume, or skip when done) one recipe; return its final state ('busy' if another process has it)."""
     state = run_state(run_dir)
     if state == "done":
         return state
-    if state in ("failed", "new") and run_dir.exists() and any(run_dir.iterdir()):
+    holder = _claim(run_dir)
+    if holder is not None:
+        log.warning("%s: %s is being trained by process %d; skipped here", recipe.name, run_dir, holder)
+        return "busy"
+    try:
+        return _train_claimed(recipe, run_dir, data_root, common)
+    finally:
+        (run_dir / ".reproduce.lock").unlink(missing_ok=True)
+
+
+def _train_claimed(recipe: Recipe, run_dir: Path, data_root: str, common: list[str]) -> str:
+    state = run_state(run_dir)
+    if state in ("failed", "new") and any(p.name != ".reproduce.lock" for p in run_dir.iterdir()):
         log.info(
             "%s: setting aside %s (no checkpoint to resume) -> %s", recipe.name, run_dir, _set_aside(run_dir)
         )
