@@ -12,7 +12,7 @@ trainer=gpu` still trains its 30 epochs.
 
 from __future__ import annotations
 
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from fer_lightning.runtime.schema import job_context
 
@@ -38,9 +38,26 @@ def apply_group_swaps(cfg: DictConfig, config_name: str, overrides: list[str], c
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(list(overrides))
-    without = [text for text, o in zip(overrides, parsed, strict=True) if o.key_or_group != "experiment"]
+    without, deleted = [], []
+    for text, o in zip(overrides, parsed, strict=True):
+        key = o.key_or_group
+        inside = key.split(".")[0] in groups and "." in key
+        if key == "experiment":
+            continue
+        if inside and o.is_delete():
+            deleted.append(key)  # the key may have been the experiment's only: deleted below if there
+        elif inside and not o.is_add():
+            # a key the experiment had added to the group (data.num_folds on data=synthetic) is added here
+            without.append("++" + text.lstrip("+"))
+        else:
+            without.append(text)
     plain = compose(config_name=config_name, overrides=without)
-    with read_write(cfg), open_dict(cfg):
+    with read_write(cfg), open_dict(cfg), read_write(plain), open_dict(plain):
+        for key in deleted:
+            parent, _, leaf = key.rpartition(".")
+            node = OmegaConf.select(plain, parent)
+            if isinstance(node, DictConfig) and leaf in node:
+                del node[leaf]
         for group in groups:
             cfg[group] = plain[group]
     return groups
