@@ -69,14 +69,14 @@ def assert_same_splits(a: dict, b: dict) -> None:
 def test_mapped_splits_equal_in_memory_ones_with_folds_and_blank_removal(raf, tmp_path):
     uncached = split_arrays(datamodule(raf, None, num_folds=3, fold=1, drop_blank=True, balance="oversample"))
     mapped_dm = datamodule(
-        raf, tmp_path / "c", in_memory="false", num_folds=3, fold=1, drop_blank=True, balance="oversample"
+        raf, tmp_path / "c", in_memory="never", num_folds=3, fold=1, drop_blank=True, balance="oversample"
     )
     mapped = split_arrays(mapped_dm)
     assert all(s.mapped for s in mapped_dm.splits.values())
     assert mapped_dm.dropped == {"blank_train": 1}
     assert_same_splits(uncached, mapped)
     held = datamodule(
-        raf, tmp_path / "c", in_memory="true", num_folds=3, fold=1, drop_blank=True, balance="oversample"
+        raf, tmp_path / "c", in_memory="always", num_folds=3, fold=1, drop_blank=True, balance="oversample"
     )
     assert_same_splits(uncached, split_arrays(held))
     assert held.cache_status == "read" and not any(s.mapped for s in held.splits.values())
@@ -99,9 +99,9 @@ def test_auto_maps_a_cache_larger_than_in_memory_max_mb_and_inspect_says_so(raf,
     [
         (
             {"in_memory": "sometimes", "cache_dir": "x"},
-            "data.in_memory='sometimes'; allowed: auto, true, false",
+            "data.in_memory='sometimes'; allowed: auto, always, never",
         ),
-        ({"in_memory": False, "cache_dir": None}, "data.in_memory=false maps the decoded cache"),
+        ({"in_memory": False, "cache_dir": None}, "data.in_memory=never maps the decoded cache"),
         ({"decode_workers": 0, "cache_dir": None}, "data.decode_workers=0"),
         ({"in_memory_max_mb": -1, "cache_dir": None}, "data.in_memory_max_mb=-1"),
     ],
@@ -137,10 +137,10 @@ def test_a_mapped_run_and_an_in_memory_run_give_identical_metrics(raf, train_cfg
             fast=False,
         )
         metrics, objects = train(cfg)
-        assert all(s.mapped == (in_memory == "false") for s in objects["datamodule"].splits.values())
+        assert all(s.mapped == (in_memory == "never") for s in objects["datamodule"].splits.values())
         return metrics
 
-    assert run("false") == run("true")
+    assert run("never") == run("always")
 
 
 def build_script(body: str) -> str:
@@ -197,7 +197,7 @@ images._decode_chunk = dying
     monkeypatch.setattr(images_module, "CHUNK_BYTES", 20 * 3 * 24 * 24)
     real, starts = images_module._decode_chunk, []
     monkeypatch.setattr(images_module, "_decode_chunk", lambda p, *a: starts.append(p[0].name) or real(p, *a))
-    resumed, status = load_with_cache(root, final, in_memory="false")
+    resumed, status = load_with_cache(root, final, in_memory="never")
     assert status == "built" and final.is_dir() and not partial.exists()
     # 140 train rows in 7 tasks, 3 already on disk; then the 30 test rows in 2 tasks.
     assert starts == [
@@ -208,7 +208,8 @@ images._decode_chunk = dying
         "test_0000_aligned.jpg",
         "test_0020_aligned.jpg",
     ]
-    fresh, _ = load_with_cache(root, tmp_path / "unused" / "x", in_memory="true")  # a build never interrupted
+    # A build never interrupted, to compare with.
+    fresh, _ = load_with_cache(root, tmp_path / "unused" / "x", in_memory="always")
     assert resumed.splits.keys() == fresh.splits.keys() == {"train", "test"}
     for name, split in fresh.splits.items():
         assert torch.equal(resumed.splits[name].images, split.images), name
@@ -223,7 +224,7 @@ def test_unreadable_images_are_squeezed_out_of_the_cache(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="skipped 2 bad row"):
         expected = split_arrays(datamodule(root, None, on_bad_rows="skip"))
     with pytest.warns(UserWarning, match="skipped 2 bad row"):
-        built = datamodule(root, tmp_path / "c", on_bad_rows="skip", in_memory="false")
+        built = datamodule(root, tmp_path / "c", on_bad_rows="skip", in_memory="never")
         built_splits = split_arrays(built)
     assert built.dropped["bad_rows"] == 2
     assert_same_splits(expected, built_splits)
@@ -259,9 +260,9 @@ formats.load_dataset = held
             assert time.monotonic() < deadline, f"timed out waiting for {what}"
             time.sleep(0.05)
 
-    builder, builder_err = start("true", "builder")
+    builder, builder_err = start("always", "builder")
     wait_for(lambda: (flags / "building").exists(), "the first process to start building")
-    reader, reader_err = start("false", "reader")
+    reader, reader_err = start("never", "reader")
     wait_for(lambda: "waiting for it" in (tmp_path / "reader.err").read_text(), "the second process to wait")
     (flags / "go").touch()
     outs = [json.loads(p.communicate(timeout=120)[0]) for p in (builder, reader)]

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 IMAGES_FILE, META_FILE, PROGRESS_FILE = "images.u8", "meta.pt", "progress.json"
-IN_MEMORY_MODES = ("auto", "true", "false")
+IN_MEMORY_MODES = ("auto", "always", "never")
 # Files whose bytes are hashed into the key. Image files are keyed by their stat (size, mtime, ctime, inode)
 # instead: hashing AffectNet's ~300k images on every start would take minutes, and any in-place write changes
 # ctime, which no tool can set back (unlike mtime).
@@ -70,8 +70,8 @@ def cache_key(root: Path, settings: dict) -> str:
 
 
 def parse_in_memory(value: object) -> str:
-    """Normalise data.in_memory (auto, true, false; YAML booleans allowed) or raise ConfigError."""
-    text = str(value).lower()
+    """Normalise data.in_memory (auto, always, never; true/false from Python mean always/never) or raise."""
+    text = {"true": "always", "false": "never"}.get(str(value).lower(), str(value).lower())
     if text not in IN_MEMORY_MODES:
         raise ConfigError(f"data.in_memory={value!r}; allowed: {', '.join(IN_MEMORY_MODES)}")
     return text
@@ -79,7 +79,7 @@ def parse_in_memory(value: object) -> str:
 
 def holds_in_memory(mode: str, nbytes: int, max_mb: float) -> bool:
     """Whether a cache of `nbytes` is read into memory (else memory-mapped) under data.in_memory=`mode`."""
-    return mode == "true" or (mode == "auto" and nbytes <= max_mb * (1 << 20))
+    return mode == "always" or (mode == "auto" and nbytes <= max_mb * (1 << 20))
 
 
 def cache_bytes(path: Path) -> int:

@@ -322,9 +322,9 @@ class FERDataModule(InMemoryDataModule):
         super().__init__(**kwargs)
         if decode_workers is not None:
             _check_positive("data.decode_workers", decode_workers)
-        if self.in_memory == "false" and not cache_dir:
+        if self.in_memory == "never" and not cache_dir:
             raise ConfigError(
-                "data.in_memory=false maps the decoded cache, so it needs data.cache_dir (got null)"
+                "data.in_memory=never maps the decoded cache, so it needs data.cache_dir (got null)"
             )
         self.decode_workers = decode_workers
         self.dataset = dataset
