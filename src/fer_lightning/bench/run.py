@@ -15,7 +15,7 @@ from fer_lightning.bench.model_step import measure_model_step
 from fer_lightning.bench.reference import measure_reference
 from fer_lightning.bench.train_loop import measure_train_loop
 from fer_lightning.build import build_datamodule, build_module, build_net, instantiate
-from fer_lightning.errors import FERError
+from fer_lightning.runtime.cli import exit_on_error, run_cli
 from fer_lightning.runtime.precision import resolve_precision
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 
@@ -134,14 +134,16 @@ def format_text(result: dict) -> str:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="bench")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     """Hydra entry point: prints a table, or one JSON object with format=json."""
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    try:
-        result = run_bench(cfg)
-    except FERError as err:
-        raise SystemExit(f"error: {err}") from None
+    result = exit_on_error(run_bench, cfg)
     if cfg.format == "json":
         print(json.dumps({k: v for k, v in result.items()}))
     else:
         print(format_text(result))
+
+
+def main() -> None:
+    """Command-line entry point: a user error is one paragraph and exit code 2."""
+    run_cli(hydra_main)
