@@ -305,3 +305,17 @@ def test_an_unwritable_cache_dir_decodes_into_memory(raf, tmp_path):
     dm = datamodule(raf, blocked / "cache")
     dm.setup()
     assert dm.cache_status == "uncached" and dm.cache_path is None and len(dm.splits["train"]) > 0
+
+
+def test_an_annotation_rewritten_with_the_same_size_and_mtime_changes_the_key(tmp_path):
+    note = tmp_path / "annotations" / "7_exp.npy"
+    note.parent.mkdir()
+    np.save(note, np.array("3"))
+    stat = note.stat()
+    before = cache_module.fingerprint_files(tmp_path)
+    assert cache_module.fingerprint_files(tmp_path) == before  # stable while nothing changes
+    time.sleep(0.05)  # past the kernel's coarse timestamp tick, as any real edit is
+    np.save(note, np.array("5"))
+    os.utime(note, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert note.stat().st_size == stat.st_size and note.stat().st_mtime_ns == stat.st_mtime_ns
+    assert cache_module.fingerprint_files(tmp_path) != before  # its ctime moved: no tool can set that back

@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 IMAGES_FILE, META_FILE, PROGRESS_FILE = "images.u8", "meta.pt", "progress.json"
 IN_MEMORY_MODES = ("auto", "always", "never")
-# Files whose bytes are hashed into the key. Image files are keyed by their stat (size, mtime, ctime, inode)
-# instead: hashing AffectNet's ~300k images on every start would take minutes, and any in-place write changes
-# ctime, which no tool can set back (unlike mtime).
-_STAT_ONLY = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# Label lists and tables: their bytes are hashed into the key. Every other file (images, AffectNet's ~860k
+# per-image .npy annotations) is keyed by its stat (size, mtime, ctime, inode) instead: reading ~300k images on
+# every start would take minutes, and any in-place write changes ctime, which no tool can set back (unlike mtime).
+_CONTENT_HASHED = (".csv", ".txt", ".tsv", ".json", ".gz")
 
 
 def _hash_file(digest, path: Path) -> None:
@@ -42,7 +42,7 @@ def _hash_file(digest, path: Path) -> None:
 
 
 def fingerprint_files(root: Path) -> str:
-    """Hash what is under `root`: the bytes of every label/list/CSV file, the stat of every image file."""
+    """Hash what is under `root`: the bytes of every label list and table, the stat of every other file."""
     digest = hashlib.sha1()  # the fastest hashlib digest on this project's machines (~520 MB/s a core)
     if root.is_file():
         _hash_file(digest, root)
@@ -53,10 +53,10 @@ def fingerprint_files(root: Path) -> str:
             path = Path(dirpath, name)
             stat = path.stat()
             digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}|".encode())
-            if path.suffix.lower() in _STAT_ONLY:
-                digest.update(f"{stat.st_ctime_ns}|{stat.st_ino}\n".encode())
-            else:
+            if path.suffix.lower() in _CONTENT_HASHED:
                 _hash_file(digest, path)
+            else:
+                digest.update(f"{stat.st_ctime_ns}|{stat.st_ino}\n".encode())
     return digest.hexdigest()
 
 
