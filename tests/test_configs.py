@@ -68,7 +68,29 @@ def test_optimizer_and_scheduler_options_build(train_cfg, optimizer, scheduler):
     dm = build_datamodule(cfg)
     dm.setup()
     module = build_module(cfg, dm, build_net(cfg))
-    configured = module.configure_optimizers()
+    if scheduler in ("onecycle", "warmup_cosine"):
+        # planned per-step schedules read the steps per epoch from the trainer: configured inside a real fit step
+        import pytorch_lightning as pl
+
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            max_epochs=1,
+            limit_train_batches=1,
+            limit_val_batches=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(module, datamodule=dm)
+        configured = {
+            "optimizer": trainer.optimizers[0],
+            "lr_scheduler": {"scheduler": trainer.lr_scheduler_configs[0].scheduler},
+        }
+        assert trainer.lr_scheduler_configs[0].interval == "step"
+        trainer.optimizers[0].param_groups[0]["lr"] = trainer.lr_scheduler_configs[0].scheduler.base_lrs[0]
+    else:
+        configured = module.configure_optimizers()
     opt = configured["optimizer"] if isinstance(configured, dict) else configured
     assert (
         type(opt).__name__.lower()

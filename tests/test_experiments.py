@@ -229,3 +229,43 @@ def test_seed003_affectnet_stage_stops_without_the_rafdb_model(train_cfg):
         ConfigError, match=r"init_from=.*seed003/rafdb_pretrain/checkpoints/last.ckpt: no such"
     ):
         train(cfg)
+
+
+# what each ablation of fer2013_fast removes: (key, value without the ingredient)
+ABLATIONS = {
+    "full": None,
+    "no_mixing": ("augment.cutmix_alpha", 0.0),
+    "no_ema": ("callbacks.ema", None),
+    "no_schedule": ("scheduler.scheduler", None),
+    "no_smoothing": ("module.label_smoothing", 0.0),
+    "dinh_gray_net": ("model.name", "paper/dinh_gray"),
+}
+
+
+def test_every_ablation_is_listed():
+    assert {p.stem for p in (CONF / "ablation").glob("*.yaml")} == set(ABLATIONS)
+
+
+@pytest.mark.parametrize("ablation", sorted(ABLATIONS))
+def test_fer2013_fast_ablation_removes_one_ingredient(train_cfg, ablation):
+    from omegaconf import OmegaConf
+
+    full = OmegaConf.to_container(train_cfg("experiment=fer2013_fast", fast=False), resolve=False)
+    cut = OmegaConf.to_container(
+        train_cfg("experiment=fer2013_fast", f"+ablation={ablation}", fast=False), resolve=False
+    )
+    for config in (full, cut):
+        config.pop("hydra", None)
+        config.pop("paths", None)
+    changed = ABLATIONS[ablation]
+    if changed is None:
+        assert cut == full
+        return
+    key, value = changed
+    node = cut
+    for part in key.split("."):
+        node = node[part] if node is not None else None
+    assert node == value
+    # nothing else moves but the ingredient's own group
+    group = key.split(".")[0]
+    assert {k: v for k, v in cut.items() if k != group} == {k: v for k, v in full.items() if k != group}
