@@ -214,7 +214,8 @@ def test_non_finite_loss_says_no_checkpoint_exists_when_none_does(train_cfg):
     cfg = train_cfg(
         "+callbacks.poison._target_=fault_injection.PoisonWeights",
         "+callbacks.poison.step=0",
-        "data.batch_size=16",  # 24 steps per epoch: the check every 20 steps fires before any checkpoint
+        "callbacks.model_checkpoint=null",  # the divergence is found at the epoch's end: no checkpoint by then
+        "callbacks.figures=null",
         "test=false",
     )
     with pytest.raises(TrainingDivergedError) as err:
@@ -320,7 +321,9 @@ def test_a_sweep_is_refused_where_numbered_trials_exist(tmp_path, monkeypatch):
     (sweep / "0").mkdir(parents=True)
     (sweep / "0" / "metrics.json").write_text('{"status": "completed"}')
     monkeypatch.setattr(train_main, "train", lambda cfg: pytest.fail("a trial started"))
-    code, text = drive("train", "--multirun", "seed=1,2", f"hydra.sweep.dir={sweep}", log_dir=tmp_path / "out")
+    code, text = drive(
+        "train", "--multirun", "seed=1,2", f"hydra.sweep.dir={sweep}", log_dir=tmp_path / "out"
+    )
     assert_user_error(code, text, "already holds trials", "hydra.sweep.dir")
     assert sorted(p.name for p in sweep.rglob("*")) == ["0", "metrics.json"]
 
