@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint format demo train sweep tensorboard mlflow bench gpu-check clean
+.PHONY: install test test-fast lint format demo train sweep reproduce tensorboard mlflow bench gpu-check clean
 
 install: $(STAMP)  ## create .venv and install the package editable with the dev and trackers extras
 
@@ -44,6 +44,9 @@ tensorboard: install
 mlflow: install  ## the MLflow UI over the runs' embedded store (logger=mlflow), http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow/mlflow.db \
 		--default-artifact-root $(CURDIR)/outputs/mlflow/artifacts $(ARGS)
+
+reproduce: install  ## the seed reports' FER2013 recipes + results page (ARGS="data_root=<dir with fer2013.csv>"); rerun to resume
+	$(BIN)/python -m fer_lightning.reproduce $(ARGS)
 
 bench: install
 	$(BIN)/python -m fer_lightning.bench $(ARGS)

@@ -57,6 +57,11 @@ def reproduce(cfg: DictConfig) -> dict:
             state = train_recipe(recipe, run_dir, str(data_root), common)
             accs = evaluate_recipe(run_dir, tta_modes) if state == "done" else {}
             print(f"{recipe.name}: {state} " + " ".join(f"{k}={v:.4f}" for k, v in accs.items()), flush=True)
+        if cfg.get("probe_cpu_recipes"):
+            # after the trainings, so that the probes time a machine that runs nothing else
+            for recipe in recipes:
+                if not recipe.gpu:
+                    probe_recipe(recipe, out_dir / recipe.name, str(data_root), common, int(cfg.probe_steps))
     notes_file = Path(str(cfg.notes_file)) if cfg.get("notes_file") else None
     notes = notes_file.read_text() if notes_file is not None and notes_file.is_file() else ""
     command = "python -m fer_lightning.reproduce " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -68,7 +68,8 @@ def markdown_table(df: pd.DataFrame) -> str:
     """The page's main table: the report's claim beside the measured accuracy and the time it took."""
     head = (
         "| recipe | report | report's claim (its split) | epochs (report) | val acc (carved, best) | "
-        "PublicTest acc | + flip TTA | s / epoch | total min |\n|---|---|---|---|---|---|---|---|---|\n"
+        "PublicTest acc | + flip TTA | s / epoch (run) | s / epoch (probe) | total min |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in df.to_dict("records"):
@@ -76,14 +77,15 @@ def markdown_table(df: pd.DataFrame) -> str:
             probe = _num(r["cpu_probe_sec_per_epoch"], ".0f")
             lines.append(
                 f"| `{r['recipe']}` | {r['seed_report']} | {r['claim']} ({r['claim_split']}) | — ({r['report_epochs']}) "
-                f"| needs a GPU | needs a GPU | needs a GPU | {probe} (CPU probe) | — |"
+                f"| needs a GPU | needs a GPU | needs a GPU | — | {probe} (CPU) | — |"
             )
             continue
         epochs = f"{_num(r['epochs'], 'd')} ({r['report_epochs']})"
         lines.append(
             f"| `{r['recipe']}` | {r['seed_report']} | {r['claim']} ({r['claim_split']}) | {epochs} "
             f"| {_pct(r['best_val_acc'])} | {_pct(r['public_test_acc'])} | {_pct(r['public_test_acc_flip'])} "
-            f"| {_num(r['sec_per_epoch'], '.1f')} | {_num(r['total_min'], '.1f')} |"
+            f"| {_num(r['sec_per_epoch'], '.1f')} | {_num(r['cpu_probe_sec_per_epoch'], '.0f')} "
+            f"| {_num(r['total_min'], '.1f')} |"
         )
     return head + "\n".join(lines) + "\n"
 
@@ -145,7 +147,9 @@ def write_page(
         + "Machine and code:\n\n"
         + machine_lines
         + "\n\nThe table's numbers are also in [`fer2013/report.csv`](fer2013/report.csv). s / epoch is the median "
-        "wall time of a training epoch including its validation pass, as the run recorded it.\n"
+        "wall time of a training epoch including its validation pass, as the run recorded it (on a shared machine it "
+        "includes other load); s / epoch (probe) is the training images of one epoch divided by the img/s of timed "
+        "training steps of the same recipe (`python -m fer_lightning.reproduce.probe`), measured after the trainings.\n"
     )
     write_text(out["md"], text)
     return out
