@@ -20,6 +20,9 @@ from fer_lightning.labels import class_names
 log = logging.getLogger(__name__)
 
 BALANCE_MODES = ("none", "oversample", "sampler", "class_weights")
+# Where validation comes from: the layout's own validation split, or a stratified carve-out of train (the
+# layout's validation split then becomes the test split, e.g. FER2013's PublicTest when PrivateTest is absent).
+VAL_SOURCES = ("layout", "carve")
 SPLITS = ("train", "val", "test")
 
 
@@ -35,6 +38,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         batch_size: int = 128,
         eval_batch_size: int | None = None,
         val_fraction: float = 0.1,
+        val_source: str = "layout",
         num_folds: int | None = None,
         fold: int = 0,
         drop_blank: bool = False,
@@ -59,6 +63,8 @@ class InMemoryDataModule(pl.LightningDataModule):
             )
         if balance not in BALANCE_MODES:
             raise ConfigError(f"data.balance={balance!r}; allowed: {', '.join(BALANCE_MODES)}")
+        if val_source not in VAL_SOURCES:
+            raise ConfigError(f"data.val_source={val_source!r}; allowed: {', '.join(VAL_SOURCES)}")
         if not 0.0 < val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction={val_fraction} must be in (0, 1)")
         if num_folds is not None and not (num_folds >= 2 and 0 <= fold < num_folds):
@@ -78,12 +84,15 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or max(batch_size, 256))
         self.val_fraction = float(val_fraction)
+        self.val_source = val_source
         self.num_folds = num_folds
         self.fold = int(fold)
         self.drop_blank = bool(drop_blank)
         self.balance = balance
         self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
+        # mean/std per device, copied once: a host-to-device copy every batch would make the host wait on the GPU
+        self._normalisation: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         self.augment = augment
         self.seed = int(seed)
         self.channels_last = bool(channels_last)
@@ -126,6 +135,17 @@ class InMemoryDataModule(pl.LightningDataModule):
                 if int((~keep).sum()):
                     dropped[f"blank_{name}"] = int((~keep).sum())
                     splits[name] = split.subset(keep.nonzero().squeeze(1))
+        if self.val_source == "carve" and "val" in splits:
+            # Checkpoints are then chosen on a carve-out of train, never on the split that is reported.
+            if "test" in splits:
+                dropped["unused_layout_val"] = len(splits.pop("val"))
+                log.warning(
+                    "data.val_source=carve: %s has its own test split, so its validation split (%d rows) is unused",
+                    data.source,
+                    dropped["unused_layout_val"],
+                )
+            else:
+                splits["test"] = splits.pop("val")
         splits = self._carve_validation(splits)
         if self.balance == "oversample":
             splits["train"] = _oversample(splits["train"], self.num_classes, self.seed)
@@ -230,10 +250,15 @@ class InMemoryDataModule(pl.LightningDataModule):
         """Test batches for prediction (falls back to validation)."""
         return self._loader("test" if "test" in self.splits else "val", train=False)
 
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        stats = self._normalisation.get(x.device)
+        if stats is None:
+            stats = self._normalisation[x.device] = (self.mean.to(x.device), self.std.to(x.device))
+        return (x - stats[0]) / stats[1]
+
     def to_model_input(self, images: torch.Tensor) -> torch.Tensor:
         """Turn a uint8 batch into the normalised float batch a model sees (no augmentation)."""
-        x = images.float().div_(255.0)
-        x = (x - self.mean.to(x.device)) / self.std.to(x.device)
+        x = self._normalise(images.float().div_(255.0))
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
@@ -248,7 +273,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             x = self.augment(x, generator=generator)
             if self.augment.mix.enabled:  # mixed batches carry (own labels, partner labels, own share)
                 x, *targets = self.augment.mix(x, labels, generator=generator)
-        x = (x - self.mean.to(x.device)) / self.std.to(x.device)
+        x = self._normalise(x)
         if generator is not None:
             x = self.augment.add_noise(x, generator=generator)
         if self.channels_last:
