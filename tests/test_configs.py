@@ -127,7 +127,7 @@ def test_callbacks_and_logger_options(train_cfg, callbacks, logger):
     cfg = train_cfg(f"callbacks={callbacks}", f"logger={logger}")
     trainer = build_trainer(cfg)
     names = {type(c).__name__ for c in trainer.callbacks}
-    assert {"ModelCheckpoint", "RunRecorder", "EpochSeed"} <= names
+    assert {"BestAndLastCheckpoint", "RunRecorder", "EpochSeed"} <= names
     assert type(trainer.logger).__name__.lower().startswith(logger[:3])
 
 

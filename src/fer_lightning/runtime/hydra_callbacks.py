@@ -61,6 +61,11 @@ def resuming(config: DictConfig) -> bool:
 def prepare_run_dir(config: DictConfig) -> None:
     """Refuse a taken run dir, or point a resume's `.hydra` record to `.hydra/resume_<n>`; then create the dir."""
     run_dir = Path(config.hydra.run.dir)
+    if os.environ.get("LOCAL_RANK", "0") != "0":
+        # a DDP rank > 0, started by Lightning with rank 0's command line: the dir and its record are rank 0's
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.output_subdir = None
+        return
     if resuming(config) and "train" in str(config.hydra.job.config_name):
         check_resumable(run_dir)
         if config.hydra.output_subdir is not None:
