@@ -24,7 +24,9 @@ def resolve_device(device: str | None) -> str:
     except RuntimeError:
         raise ConfigError(f"device={device}: not a device; allowed: auto, cpu, cuda, cuda:<index>") from None
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device}: no CUDA GPU is visible on this machine; use device=cpu (or auto)")
+        raise ConfigError(
+            f"device={device}: no CUDA GPU is visible on this machine; use device=cpu (or auto)"
+        )
     return device
 
 

@@ -103,7 +103,9 @@ def build_table(root: Path, sort_by: str | None = "best_val_acc") -> pd.DataFram
     # counts stay integers when a failed run leaves them empty (a plain column would turn float: 981191.0000)
     df = df.astype({"params": "Int64", "epochs": "Int64"})
     if sort_by:
-        df = df.sort_values(sort_by, ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+        df = df.sort_values(sort_by, ascending=False, na_position="last", kind="stable").reset_index(
+            drop=True
+        )
     df.attrs["varying"] = varying
     return df
 
