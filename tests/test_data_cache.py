@@ -99,7 +99,7 @@ def test_auto_maps_a_cache_larger_than_in_memory_max_mb_and_inspect_says_so(raf,
     [
         (
             {"in_memory": "sometimes", "cache_dir": "x"},
-            "data.in_memory='sometimes'; allowed: auto, always, never",
+            "data.in_memory='sometimes'; allowed: auto, true",
         ),
         ({"in_memory": False, "cache_dir": None}, "data.in_memory=never maps the decoded cache"),
         ({"decode_workers": 0, "cache_dir": None}, "data.decode_workers=0"),
@@ -319,3 +319,22 @@ def test_an_annotation_rewritten_with_the_same_size_and_mtime_changes_the_key(tm
     os.utime(note, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert note.stat().st_size == stat.st_size and note.stat().st_mtime_ns == stat.st_mtime_ns
     assert cache_module.fingerprint_files(tmp_path) != before  # its ctime moved: no tool can set that back
+
+
+def test_in_memory_takes_auto_true_false_from_the_command_line():
+    from fer_lightning.data.cache import parse_in_memory
+    from fer_lightning.errors import ConfigError as Err
+    from fer_lightning.runtime.schema import check_value
+
+    assert [parse_in_memory(v) for v in ("auto", True, False, "true", "false")] == [
+        "auto",
+        "always",
+        "never",
+        "always",
+        "never",
+    ]
+    check_value("data.in_memory", True, str, "true")  # a boolean is a valid value of this string key
+    with pytest.raises(Err, match="expected a string"):
+        check_value("data.format", True, str, "true")
+    with pytest.raises(Err, match="allowed: auto, true"):
+        parse_in_memory("sometimes")

@@ -70,10 +70,10 @@ def cache_key(root: Path, settings: dict) -> str:
 
 
 def parse_in_memory(value: object) -> str:
-    """Normalise data.in_memory (auto, always, never; true/false from Python mean always/never) or raise."""
+    """Normalise data.in_memory: auto, true (always held in memory) or false (always mapped); always/never too."""
     text = {"true": "always", "false": "never"}.get(str(value).lower(), str(value).lower())
     if text not in IN_MEMORY_MODES:
-        raise ConfigError(f"data.in_memory={value!r}; allowed: {', '.join(IN_MEMORY_MODES)}")
+        raise ConfigError(f"data.in_memory={value!r}; allowed: auto, true (hold in memory), false (memory-map)")
     return text
 
 

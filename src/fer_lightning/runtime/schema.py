@@ -27,6 +27,9 @@ NULL_DEFAULT_TYPES: dict[str, type] = {
     "detector.cascade": str,
 }
 
+# Keys whose value is a mode name or a boolean (data.in_memory: auto | true | false).
+MODE_OR_BOOL_KEYS = {"data.in_memory"}
+
 _EXPECTED = {
     bool: "a boolean; allowed: true, false",
     int: "an integer",
@@ -81,7 +84,11 @@ def expected_type(baseline: DictConfig, key: str) -> type | None:
 
 def check_value(key: str, value, expected: type | None, shown: str) -> None:
     """Raise a ConfigError naming the key and the expected type when `value` does not fit."""
-    if expected is None or _accepts(expected, value):
+    if (
+        expected is None
+        or _accepts(expected, value)
+        or (key in MODE_OR_BOOL_KEYS and isinstance(value, bool))
+    ):
         return
     hint = f" (use {key}=null to switch it off)" if expected is dict else ""
     raise ConfigError(f"{key}={shown}: expected {_EXPECTED[expected]}{hint}")
