@@ -1,4 +1,4 @@
-"""Figures of a results table: validation accuracy per epoch per run, and test accuracy per run."""
+"""Figures of a results table: validation accuracy per epoch and per minute per run, and test accuracy per run."""
 
 from __future__ import annotations
 
@@ -11,21 +11,27 @@ from fer_lightning.evaluation.figures import new_figure, save_figure
 
 
 def plot_curves(df: pd.DataFrame, path: Path) -> None:
-    """One line per run: validation accuracy against epoch."""
-    fig = new_figure(8, 5)
-    ax = fig.subplots()
+    """One line per run: validation accuracy against epoch, and against wall-clock minutes of training."""
+    fig = new_figure(12, 5)
+    by_epoch, by_minute = fig.subplots(1, 2)
     # not itertuples(): it renames the underscored _history column to a positional field name
     for run, history in zip(df["run"], df["_history"], strict=True):
-        history = history or []
-        epochs = [h["epoch"] for h in history if h.get("val/acc") is not None]
-        accs = [h["val/acc"] for h in history if h.get("val/acc") is not None]
-        if epochs:
-            ax.plot(epochs, accs, marker="o", ms=3, label=run)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy")
-    ax.grid(alpha=0.3)
+        rows = [h for h in history or [] if h.get("val/acc") is not None]
+        if not rows:
+            continue
+        (line,) = by_epoch.plot(
+            [h["epoch"] for h in rows], [h["val/acc"] for h in rows], marker="o", ms=3, label=run
+        )
+        if all(h.get("seconds") is not None for h in rows):
+            minutes = pd.Series([h["seconds"] for h in rows]).cumsum() / 60
+            by_minute.plot(minutes, [h["val/acc"] for h in rows], marker="o", ms=3, color=line.get_color())
+    by_epoch.set_xlabel("epoch")
+    by_minute.set_xlabel("wall-clock minutes of training (epoch times as recorded)")
+    for ax in (by_epoch, by_minute):
+        ax.set_ylabel("validation accuracy")
+        ax.grid(alpha=0.3)
     if len(df) <= 20:
-        ax.legend(fontsize=7)
+        by_epoch.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
 

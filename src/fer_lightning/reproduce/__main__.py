@@ -25,7 +25,7 @@ log = logging.getLogger("fer_lightning")
 def reproduce(cfg: DictConfig) -> dict:
     """Run the plan of `cfg` (see conf/reproduce.yaml) and write the results page; return the page's paths."""
     from fer_lightning.reproduce.page import write_page
-    from fer_lightning.reproduce.plan import format_plan, recipes_from_config
+    from fer_lightning.reproduce.plan import format_plan, recipes_from_config, run_state
     from fer_lightning.reproduce.runner import evaluate_recipe, machine_info, probe_recipe, train_recipe
 
     data_root = Path(str(cfg.data_root)).expanduser()
@@ -54,7 +54,7 @@ def reproduce(cfg: DictConfig) -> dict:
                 probed = "failed" if result is None else f"{result['sec_per_epoch']:.0f} s/epoch"
                 print(f"{recipe.name}: needs a GPU; CPU probe {probed}", flush=True)
                 continue
-            state = train_recipe(recipe, run_dir, str(data_root), common)
+            state = train_recipe(recipe, run_dir, str(data_root), common) if cfg.train else run_state(run_dir)
             accs = evaluate_recipe(run_dir, tta_modes) if state == "done" else {}
             print(f"{recipe.name}: {state} " + " ".join(f"{k}={v:.4f}" for k, v in accs.items()), flush=True)
         if cfg.get("probe_cpu_recipes"):
