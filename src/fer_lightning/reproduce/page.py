@@ -133,6 +133,11 @@ def write_page(
         df.to_csv(tmp, index=False)
     plot_run_curves({r.name: epochs_done(out_dir / r.name) for r in recipes if not r.gpu}, out["curves"])
     machine_lines = "\n".join(f"- {k}: `{v}`" for k, v in machine.items())
+    launches = []
+    for r in recipes:
+        record = read_json(out_dir / r.name / "reproduce.json") or {}
+        for launch in record.get("launches", []):
+            launches.append(f"- `{r.name}`: {launch.get('started')} at commit `{launch.get('commit')}`")
     text = (
         "# FER2013: the seed reports' recipes, reproduced\n\n"
         "Every run trains on FER2013 `Training` less a stratified 10 % validation split carved from it "
@@ -143,8 +148,11 @@ def write_page(
         + "\n![training and validation curves of every run](fer2013/curves.png)\n\n"
         + notes.strip()
         + "\n\n## How it was made\n\n"
-        + f"```bash\n{command}\n```\n\n"
-        + "Machine and code:\n\n"
+        + "```bash\npython -m fer_lightning.reproduce data_root=<dir with fer2013.csv.gz> out_dir=<runs dir>\n```\n\n"
+        + "It trains (or resumes) each recipe, evaluates it and probes its speed; the trainings may run as several "
+        "`only=[...]` invocations at once. The runs' trainings started (and resumed) as follows:\n\n"
+        + ("\n".join(launches) or "- (no launch recorded)")
+        + f"\n\nThis page was written by `{command}` on:\n\n"
         + machine_lines
         + "\n\nThe table's numbers are also in [`fer2013/report.csv`](fer2013/report.csv). s / epoch is the median "
         "wall time of a training epoch including its validation pass, as the run recorded it (on a shared machine it "
