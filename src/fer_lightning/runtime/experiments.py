@@ -44,6 +44,10 @@ def apply_group_swaps(cfg: DictConfig, config_name: str, overrides: list[str], c
         inside = key.split(".")[0] in groups and "." in key
         if key == "experiment":
             continue
+        if "." in key and key.split(".")[0] in choices and not inside:
+            # a value of a group that keeps the experiment's option (data.root next to augment=none): only the
+            # swapped groups are taken from this composition, and without the experiment the key may not exist
+            continue
         if inside and o.is_delete():
             deleted.append(key)  # the key may have been the experiment's only: deleted below if there
         elif inside and not o.is_add():
