@@ -135,7 +135,9 @@ def test_without_a_swap_the_experiment_keeps_its_values(hydra_ctx):
 
 def test_values_of_groups_the_experiment_keeps_go_with_a_swap(hydra_ctx):
     # data.root exists only in the experiment's data option (fer2013), not in the default synthetic one
-    cfg = composed(["experiment=dinh_gray", "data.root=/somewhere/fer2013", "augment=none", "trainer.max_epochs=3"])
+    cfg = composed(
+        ["experiment=dinh_gray", "data.root=/somewhere/fer2013", "augment=none", "trainer.max_epochs=3"]
+    )
     assert cfg.data.root == "/somewhere/fer2013" and cfg.data.dataset == "fer2013"
     assert cfg.trainer.max_epochs == 3
     assert OmegaConf.to_yaml(cfg.augment) == plain_group("augment", "none")

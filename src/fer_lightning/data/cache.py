@@ -73,7 +73,9 @@ def parse_in_memory(value: object) -> str:
     """Normalise data.in_memory: auto, true (always held in memory) or false (always mapped); always/never too."""
     text = {"true": "always", "false": "never"}.get(str(value).lower(), str(value).lower())
     if text not in IN_MEMORY_MODES:
-        raise ConfigError(f"data.in_memory={value!r}; allowed: auto, true (hold in memory), false (memory-map)")
+        raise ConfigError(
+            f"data.in_memory={value!r}; allowed: auto, true (hold in memory), false (memory-map)"
+        )
     return text
 
 
