@@ -70,18 +70,9 @@ def test_optimizer_and_scheduler_options_build(train_cfg, optimizer, scheduler):
     module = build_module(cfg, dm, build_net(cfg))
     if scheduler in ("onecycle", "warmup_cosine"):
         # planned per-step schedules read the steps per epoch from the trainer: configured inside a real fit step
-        import pytorch_lightning as pl
+        from fer_lightning.bench.train_loop import fit_only_trainer
 
-        trainer = pl.Trainer(
-            accelerator="cpu",
-            max_epochs=1,
-            limit_train_batches=1,
-            limit_val_batches=0,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-        )
+        trainer = fit_only_trainer(accelerator="cpu", max_epochs=1, limit_train_batches=1)
         trainer.fit(module, datamodule=dm)
         configured = {
             "optimizer": trainer.optimizers[0],

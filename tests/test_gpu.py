@@ -22,6 +22,7 @@ import torch
 from conftest import FAST, REPO, compose_config, run_cli
 from test_reliability import SMALL
 
+from fer_lightning.bench.train_loop import fit_only_trainer
 from fer_lightning.build import build_datamodule, build_module, build_net
 from fer_lightning.callbacks.cuda_memory import CudaMemoryLog
 from fer_lightning.data import loader as loader_module
@@ -49,17 +50,11 @@ def _fit(cfg, precision: str, callbacks: list, max_steps: int = 8, **trainer_kwa
     dm = build_datamodule(cfg)
     dm.setup()
     module = build_module(cfg, dm, build_net(cfg))
-    trainer = pl.Trainer(
+    trainer = fit_only_trainer(
         accelerator="gpu",
         devices=1,
         precision=precision,
         max_steps=max_steps,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         callbacks=callbacks,
         **trainer_kwargs,
     )

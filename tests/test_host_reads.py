@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torchmetrics import MeanMetric
 
+from fer_lightning.bench.train_loop import fit_only_trainer
 from fer_lightning.build import build_datamodule, build_module, build_net
 from fer_lightning.module.classifier import FERClassifier, _metrics
 
@@ -93,17 +94,7 @@ def test_a_training_epoch_reads_no_value_on_the_host(train_cfg):
     module = build_module(cfg, dm, build_net(cfg))
     module.nonfinite_check_every = 10  # 20 steps: the check reads twice
     audit = Audit()
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[audit],
-    )
+    trainer = fit_only_trainer(accelerator="cpu", max_epochs=1, callbacks=[audit])
     trainer.fit(module, datamodule=dm)
     reads = dict(audit.reads)
     assert reads.pop("aten::_local_scalar_dense at the non-finite check", 0) == 2  # steps 10 and 20

@@ -44,21 +44,24 @@ class StepTimer(pl.Callback):
         return self.images / self.elapsed if self.elapsed else float("nan")
 
 
+def fit_only_trainer(**kwargs) -> pl.Trainer:
+    """A Trainer that only fits: no validation, logger, checkpoints, progress bar or model summary (`kwargs` win)."""
+    options = {
+        "limit_val_batches": 0,
+        "num_sanity_val_steps": 0,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    return pl.Trainer(**{**options, **kwargs})
+
+
 def measure_train_loop(
     trainer_kwargs: dict, module: pl.LightningModule, datamodule, *, steps: int, warmup: int
 ) -> float:
     """Images per second of `trainer.fit` over `steps` timed batches (no validation, logging or checkpoints)."""
     timer = StepTimer(warmup)
-    trainer = pl.Trainer(
-        **trainer_kwargs,
-        max_steps=warmup + steps,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-    )
+    trainer = fit_only_trainer(**trainer_kwargs, max_steps=warmup + steps, callbacks=[timer])
     trainer.fit(module, datamodule=datamodule)
     return timer.images_per_second
