@@ -97,3 +97,28 @@ def test_one_averaging_at_a_time_and_bad_values() -> None:
         EMA(decay=1.5)
     with pytest.raises(ConfigError, match="callbacks.swa.start_epoch"):
         SWA(start_epoch=-1)
+
+
+def test_ema_update_warms_up_then_holds_its_decay() -> None:
+    from torch.optim.swa_utils import AveragedModel
+
+    from fer_lightning.callbacks.averaging import ema_update_fn
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
+    for warmup, first_decay in ((True, 2 / 11), (False, 0.9)):
+        with torch.no_grad():
+            net[0].weight.zero_()
+        avg = AveragedModel(net, multi_avg_fn=ema_update_fn(0.9, warmup), use_buffers=True)
+        avg.update_parameters(net)  # the first update copies the weights
+        with torch.no_grad():
+            net[0].weight.fill_(1.0)
+            net[1].num_batches_tracked.fill_(7)
+        avg.update_parameters(net)  # n_averaged = 1: decay (1 + 1) / (10 + 1) with warm-up
+        assert torch.allclose(avg.module[0].weight, torch.full((1, 2), 1 - first_decay))
+        assert int(avg.module[1].num_batches_tracked) == 7  # integer buffers follow the model
+        for _ in range(200):
+            avg.update_parameters(net)
+        # late updates use the configured decay: (1 + n) / (10 + n) > 0.9 once n > 80
+        before = avg.module[0].weight.clone()
+        avg.update_parameters(net)
+        assert torch.allclose(1 - avg.module[0].weight, (1 - before) * 0.9, atol=1e-6)

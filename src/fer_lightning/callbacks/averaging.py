@@ -14,9 +14,11 @@ Two changes make it fit this project:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import EMAWeightAveraging, WeightAveraging
 from pytorch_lightning.trainer.states import TrainerFn
 
@@ -73,18 +75,54 @@ class _AveragingFixes(WeightAveraging):
             super().on_load_checkpoint(trainer, pl_module, checkpoint)
 
 
+def ema_update_fn(decay: float, warmup: bool) -> Callable[[list, list, torch.Tensor], None]:
+    """The EMA step for :class:`torch.optim.swa_utils.AveragedModel` (its ``multi_avg_fn``), with an optional warm-up.
+
+    With ``warmup`` the decay of the n-th update is ``min(decay, (1 + n) / (10 + n))``: the average follows the
+    fast-moving early weights closely and only slowly settles to ``decay``. Without it, an EMA of decay 0.998 is
+    still dominated by the initial weights (and their batch-norm statistics) ~1,000 steps in: measured on FER2013,
+    validation on the average stayed at chance for the first 4 of 13 epochs of `experiment=fer2013_fast`.
+    The decay is computed on the device from the update counter, so no value is read back to the host per step.
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        if not torch.is_floating_point(averaged[0]):
+            # integer buffers (batch norm's step counter) are counts, not weights: follow the model
+            torch._foreach_copy_(averaged, current)
+            return
+        if warmup:
+            step_decay = ((1.0 + n_averaged) / (10.0 + n_averaged)).clamp(max=decay).to(averaged[0].dtype)
+            torch._foreach_lerp_(averaged, current, 1.0 - step_decay)
+        else:
+            torch._foreach_lerp_(averaged, current, 1.0 - decay)
+
+    return update
+
+
 class EMA(_AveragingFixes, EMAWeightAveraging):
     """Exponential moving average of the weights (and batch-norm statistics), updated after every optimizer step.
 
     Args:
         decay: weight of the old average at each update; 0.999 averages over roughly the last 1,000 steps.
         update_starting_at_step: first optimizer step that updates the average (None: the first).
+        warmup: ramp the decay up from 0.18 as ``(1 + n) / (10 + n)`` over the first updates (see
+            :func:`ema_update_fn`), so that the average is usable from the first epoch.
     """
 
-    def __init__(self, decay: float = 0.999, update_starting_at_step: int | None = None) -> None:
+    def __init__(
+        self, decay: float = 0.999, update_starting_at_step: int | None = None, warmup: bool = True
+    ) -> None:
         if not 0.0 < decay < 1.0:
             raise ConfigError(f"callbacks.ema.decay={decay} must lie in (0, 1)")
-        super().__init__(decay=decay, update_starting_at_step=update_starting_at_step)
+        # Lightning's EMA __init__ always passes its own avg_fn and AveragedModel takes only one of avg_fn and
+        # multi_avg_fn: set up the base class with ours, then the attributes EMAWeightAveraging.should_update reads.
+        WeightAveraging.__init__(self, multi_avg_fn=ema_update_fn(decay, warmup))
+        self.update_every_n_steps = 1
+        self.update_starting_at_step = update_starting_at_step
+        self.update_starting_at_epoch = None
+        self.decay = decay
+        self.warmup = warmup
 
 
 class SWA(_AveragingFixes):
