@@ -19,7 +19,7 @@ from test_formats_rafdb import write_list_layout
 
 from fer_lightning.data import cache as cache_module
 from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.data.formats import images as images_module
+from fer_lightning.data.formats import image_decoding as images_module
 from fer_lightning.errors import ConfigError
 from fer_lightning.inspect import format_table
 from fer_lightning.train import train
@@ -150,7 +150,7 @@ import json, os, signal, sys, time
 from pathlib import Path
 import fer_lightning.data.formats as formats
 from fer_lightning.data import cache
-from fer_lightning.data.formats import images
+from fer_lightning.data.formats import image_decoding as images
 {body}
 def read(builder):
     return formats.load_dataset("rafdb", ROOT, image_size=24, channels=3, decode_workers=1, sink=builder)

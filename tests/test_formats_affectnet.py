@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from fer_lightning.data.formats import detect_format, load_dataset
-from fer_lightning.data.formats.images import decode_image
+from fer_lightning.data.formats.image_decoding import decode_image
 from fer_lightning.errors import DataFormatError, MissingDataError
 
 HEADER = (

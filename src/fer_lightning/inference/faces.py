@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fer_lightning.data.formats.images import RESAMPLE
+from fer_lightning.data.formats.image_decoding import RESAMPLE
 from fer_lightning.errors import ConfigError
 
 FRONTAL_FACE_CASCADE = "haarcascade_frontalface_default.xml"

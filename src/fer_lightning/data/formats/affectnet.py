@@ -17,9 +17,9 @@ from fer_lightning.data.formats.common import (
     ordered_splits,
     small_int,
 )
+from fer_lightning.data.formats.csv_reader import read_table
 from fer_lightning.data.formats.folders import decode_rows
-from fer_lightning.data.formats.images import Box, is_image_file
-from fer_lightning.data.formats.table import read_table
+from fer_lightning.data.formats.image_decoding import Box, is_image_file
 from fer_lightning.errors import DataFormatError, MissingDataError
 from fer_lightning.labels import canonical_index
 

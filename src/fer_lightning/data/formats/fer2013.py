@@ -17,9 +17,9 @@ from fer_lightning.data.formats.common import (
     ordered_splits,
     small_int,
 )
+from fer_lightning.data.formats.csv_reader import Table, read_table
 from fer_lightning.data.formats.folders import load_folder_split, scan_split_dir
-from fer_lightning.data.formats.images import gray_to_channels, resize_gray
-from fer_lightning.data.formats.table import Table, read_table
+from fer_lightning.data.formats.image_decoding import gray_to_channels, resize_gray
 from fer_lightning.errors import DataFormatError, MissingDataError
 from fer_lightning.labels import CLASS_ALIASES, FER2013_CLASSES, canonical_index
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_lightning.data.formats.common import BadRows, ReadOptions, add_dropped, contempt_mask
-from fer_lightning.data.formats.images import IMAGE_EXTENSIONS, Box, is_image_file, load_images
+from fer_lightning.data.formats.image_decoding import IMAGE_EXTENSIONS, Box, is_image_file, load_images
 
 
 def scan_split_dir(

@@ -8,8 +8,8 @@ import numpy as np
 
 from fer_lightning.data.arrays import LoadedDataset
 from fer_lightning.data.formats.common import BadRows, ReadOptions, make_split, ordered_splits, small_int
+from fer_lightning.data.formats.csv_reader import read_bytes
 from fer_lightning.data.formats.folders import decode_rows, load_folder_split, scan_split_dir
-from fer_lightning.data.formats.table import read_bytes
 from fer_lightning.errors import MissingDataError
 from fer_lightning.labels import canonical_index
 
