@@ -15,7 +15,7 @@ from omegaconf import DictConfig, open_dict
 from fer_lightning import notebook_utils
 
 REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
+CONF = REPO / "src" / "fer_lightning" / "conf"
 SHARED = REPO.parent / "shared"
 FER2013_GZ = SHARED / "data" / "fer2013" / "fer2013.csv.gz"
 

@@ -34,7 +34,7 @@ from fer_lightning.augment.ops import compose as compose_maps
 from fer_lightning.augment.ops import invert
 from fer_lightning.errors import ConfigError
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "src" / "fer_lightning" / "conf"
 PRESETS = ["none", "athanasopoulos", "dibenedetto", "dinh_gray", "standard"]
 
 

@@ -13,7 +13,7 @@ from fer_lightning.augment.ops import RandomErasing
 from fer_lightning.errors import ConfigError
 from fer_lightning.module import FERClassifier
 
-CONF_AUGMENT = "conf/augment"
+CONF_AUGMENT = "src/fer_lightning/conf/augment"
 
 
 def gen(seed: int) -> torch.Generator:

@@ -23,7 +23,7 @@ from fer_lightning.models.layers import dropout_layers
 from fer_lightning.models.sequential import DEFAULT_BLOCK, DEFAULT_BLOCKS, DEFAULT_FC
 from fer_lightning.models.summary import count_macs, count_params, print_models
 
-CONF = REPO / "conf"
+CONF = REPO / "src" / "fer_lightning" / "conf"
 MODEL_CONFIGS = sorted((CONF / "model").rglob("*.yaml"))
 
 # Trainable parameters as published in the seed reports (/work/shared/seeds).

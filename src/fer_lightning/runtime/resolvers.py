@@ -7,17 +7,18 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-# The config tree, as an absolute path: Hydra then finds it whether a main runs as `python -m`, as a
-# console script (fer-train) or is imported, and from any working directory.
-CONF_DIR = str(Path(__file__).resolve().parents[3] / "conf")
+# The config tree ships inside the package (src/fer_lightning/conf/), as an absolute path: Hydra then finds it
+# whether a main runs as `python -m`, as a console script (fer-train) or is imported, from any working directory,
+# from an editable or a regular install.
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 def project_root() -> str:
-    """The repo root for an editable install (where conf/ lives), else $FER_ROOT, else the working directory."""
+    """$FER_ROOT, else the repo root for an editable install (where pyproject.toml lives), else the working directory."""
     if os.environ.get("FER_ROOT"):
         return str(Path(os.environ["FER_ROOT"]).expanduser().resolve())
     repo = Path(__file__).resolve().parents[3]
-    if (repo / "pyproject.toml").is_file() and (repo / "conf").is_dir():
+    if (repo / "pyproject.toml").is_file() and (repo / "src" / "fer_lightning").is_dir():
         return str(repo)
     return str(Path.cwd())
 
