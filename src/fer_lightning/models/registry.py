@@ -45,9 +45,7 @@ def register_model(
 
 
 def list_models() -> dict[str, ModelInfo]:
-    """Return every registered model by name (importing the zoo first)."""
-    import fer_lightning.models.zoo  # noqa: F401  (registers everything)
-
+    """Return every registered model by name (the package `fer_lightning.models` has imported every family)."""
     return dict(sorted(_REGISTRY.items()))
 
 
