@@ -8,41 +8,20 @@ silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
 from pathlib import Path
 
 from fer_lightning.data.arrays import LoadedDataset
 from fer_lightning.data.formats import affectnet, fer2013, rafdb
 from fer_lightning.data.formats.common import BadRows, ReadOptions
+from fer_lightning.data.formats.source import DatasetSource
 from fer_lightning.data.formats.splits import stratified_kfold, stratified_split
-from fer_lightning.errors import ConfigError, MissingDataError
+from fer_lightning.errors import ConfigError
 
-FORMATS: dict[str, tuple[str, ...]] = {
-    "fer2013": ("csv", "folders"),
-    "rafdb": ("list", "folders"),
-    "affectnet": ("csv", "npy"),
-}
+# Every dataset the readers know, by `data.dataset` name; a new dataset is a module with a SOURCE and one entry here.
+SOURCES: dict[str, DatasetSource] = {s.name: s for s in (fer2013.SOURCE, rafdb.SOURCE, affectnet.SOURCE)}
+FORMATS: dict[str, tuple[str, ...]] = {name: source.formats for name, source in SOURCES.items()}
 ON_BAD_ROWS = ("error", "skip")
-LABELS: dict[str, tuple[str, ...]] = {
-    "fer2013": ("default", "ferplus"),
-    "rafdb": ("default",),
-    "affectnet": ("default",),
-}
-
-Reader = Callable[[Path, ReadOptions, BadRows, dict[str, int]], LoadedDataset]
-_READERS: dict[tuple[str, str], Reader] = {
-    ("fer2013", "csv"): fer2013.read_csv,
-    ("fer2013", "folders"): fer2013.read_folders,
-    ("rafdb", "list"): rafdb.read_list,
-    ("rafdb", "folders"): rafdb.read_folders,
-    ("affectnet", "csv"): affectnet.read_csv,
-    ("affectnet", "npy"): affectnet.read_npy,
-}
-_MISSING: dict[str, Callable[[Path, str], str]] = {
-    "fer2013": fer2013.missing_message,
-    "rafdb": rafdb.missing_message,
-    "affectnet": affectnet.missing_message,
-}
 
 
 def _check_choice(key: str, value: object, allowed: tuple[str, ...], note: str = "") -> None:
@@ -50,36 +29,17 @@ def _check_choice(key: str, value: object, allowed: tuple[str, ...], note: str =
         raise ConfigError(f"{key}={value!r} is not supported{note}; allowed values: {', '.join(allowed)}")
 
 
-def _check_dataset(dataset: str) -> None:
+def source_of(dataset: str) -> DatasetSource:
+    """The DatasetSource named `dataset`; a ConfigError lists the known ones."""
     _check_choice(
-        "data.dataset", dataset, tuple(FORMATS), " by the format readers (data=synthetic needs no files)"
+        "data.dataset", dataset, tuple(SOURCES), " by the format readers (data=synthetic needs no files)"
     )
+    return SOURCES[dataset]
 
 
 def detect_format(dataset: str, root: Path) -> str:
     """Name the on-disk format found under root for `dataset`; MissingDataError says what was looked for."""
-    _check_dataset(dataset)
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        what = (
-            f"Dataset root {root} does not exist"
-            if not root.exists()
-            else f"Dataset root {root} is not a folder"
-        )
-        raise MissingDataError(_MISSING[dataset](root, what))
-    found = None
-    if dataset == "fer2013":
-        found = "csv" if fer2013.find_csv(root) else "folders" if fer2013.folder_layout(root) else None
-    elif dataset == "rafdb":
-        found = "list" if rafdb.list_base(root) else "folders" if rafdb.folders_base(root) else None
-    elif dataset == "affectnet":
-        if (root / affectnet.LISTS_DIR).is_dir():
-            found = "csv"
-        elif (root / "train_set").is_dir():
-            found = "npy"
-    if found is None:
-        raise MissingDataError(_MISSING[dataset](root, f"No {dataset} files found under {root}"))
-    return found
+    return source_of(dataset).detect(Path(root).expanduser())
 
 
 def load_dataset(
@@ -104,10 +64,10 @@ def load_dataset(
     Image files decode in `decode_workers` processes (None: every core); with a `sink` (the cache being built)
     the decoded images are written to disk as they come, and the returned splits are read back from it.
     """
-    _check_dataset(dataset)
-    _check_choice("data.format", format, ("auto", *FORMATS[dataset]), f" for data.dataset={dataset}")
+    source = source_of(dataset)
+    _check_choice("data.format", format, ("auto", *source.formats), f" for data.dataset={dataset}")
     _check_choice("data.on_bad_rows", on_bad_rows, ON_BAD_ROWS)
-    _check_choice("data.labels", labels, LABELS[dataset], f" for data.dataset={dataset}")
+    _check_choice("data.labels", labels, source.labels, f" for data.dataset={dataset}")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         raise ConfigError(f"data.image_size={image_size!r} must be a positive integer (pixels per side)")
     if channels not in (1, 3) or isinstance(channels, bool):
@@ -123,19 +83,26 @@ def load_dataset(
             "data.labels=ferplus needs data.format=csv (FER+ votes align with fer2013.csv rows)"
         )
     path = Path(root).expanduser()
-    chosen = detect_format(dataset, path) if format == "auto" else format
+    chosen = source.detect(path) if format == "auto" else format
     if not path.is_dir():
-        raise MissingDataError(_MISSING[dataset](path, f"Dataset root {path} does not exist"))
+        raise source.missing(path, f"Dataset root {path} does not exist")
     if labels == "ferplus" and chosen != "csv":
         raise ConfigError(
             f"data.labels=ferplus needs the FER2013 CSV (format=csv), but {path} holds the {chosen} layout"
         )
     opts = ReadOptions(image_size, channels, on_bad_rows, labels, num_classes, decode_workers, sink)
     bad = BadRows(on_bad_rows)
-    dropped: dict[str, int] = {}
-    result = _READERS[(dataset, chosen)](path, opts, bad, dropped)
-    bad.finish(result.dropped)
+    result = source.reader(chosen)(path, opts, bad)
+    result.dropped = dict(Counter(result.dropped) + bad.finish())
     return result
 
 
-__all__ = ["FORMATS", "detect_format", "load_dataset", "stratified_kfold", "stratified_split"]
+__all__ = [
+    "FORMATS",
+    "SOURCES",
+    "detect_format",
+    "load_dataset",
+    "source_of",
+    "stratified_kfold",
+    "stratified_split",
+]

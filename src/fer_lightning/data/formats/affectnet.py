@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from fer_lightning.data.arrays import LoadedDataset, Split
-from fer_lightning.data.formats.common import (
-    BadRows,
-    ReadOptions,
-    add_dropped,
-    make_split,
-    ordered_splits,
-    small_int,
-)
+from fer_lightning.data.formats.common import BadRows, ReadOptions, loaded, make_split, small_int
 from fer_lightning.data.formats.csv_reader import read_table
 from fer_lightning.data.formats.folders import decode_rows
 from fer_lightning.data.formats.image_decoding import Box, is_image_file
+from fer_lightning.data.formats.source import DatasetSource, Layout
 from fer_lightning.errors import DataFormatError, MissingDataError
 from fer_lightning.labels import canonical_index
 
@@ -90,14 +85,7 @@ def _split_result(
     return make_split(images, labels, targets)
 
 
-def _keep_code(code: int, dropped: dict[str, int]) -> bool:
-    if code in DROP_CODES:
-        add_dropped(dropped, DROP_CODES[code], 1)
-        return False
-    return True
-
-
-def read_csv(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int]) -> LoadedDataset:
+def read_csv(root: Path, opts: ReadOptions, bad: BadRows) -> LoadedDataset:
     """Read Manually_Annotated_file_lists/training.csv (-> train) and validation.csv (-> test)."""
     lists = root / LISTS_DIR
     if not (lists / "training.csv").is_file():
@@ -106,18 +94,20 @@ def read_csv(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int
     if not images_root.is_dir():
         raise MissingDataError(missing_message(root, f"AffectNet image folder {images_root} not found"))
     out = {}
+    drops: Counter[str] = Counter()
     for split, name in CSV_SPLITS:
         path = lists / name
         if not path.is_file():
             warnings.warn(f"{path} not found: AffectNet has no test split this run", stacklevel=3)
             continue
-        out[split] = _read_csv_split(path, images_root, opts, bad, dropped)
-    return LoadedDataset(ordered_splits(out), dropped, f"affectnet:csv:{root}")
+        out[split], split_drops = _read_csv_split(path, images_root, opts, bad)
+        drops += split_drops
+    return loaded(out, drops, f"affectnet:csv:{root}")
 
 
 def _read_csv_split(
-    path: Path, images_root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int]
-) -> Split:
+    path: Path, images_root: Path, opts: ReadOptions, bad: BadRows
+) -> tuple[Split, Counter[str]]:
     table = read_table(path, header_marker=HEADER[0], default_header=HEADER)
     cols = table.require(
         HEADER[0], "face_x", "face_y", "face_width", "face_height", "expression", "valence", "arousal"
@@ -129,6 +119,7 @@ def _read_csv_split(
     valence: list[float] = []
     arousal: list[float] = []
     lines: list[int] = []
+    drops: Counter[str] = Counter()
     for i, row in enumerate(table.rows):
         line = table.lines[i]
         if row is None:
@@ -139,7 +130,8 @@ def _read_csv_split(
         if code is None:
             bad.report(path, line, f"expression {text.strip()[:20]!r} must be {CODE_HELP}")
             continue
-        if not _keep_code(code, dropped):
+        if code in DROP_CODES:
+            drops[DROP_CODES[code]] += 1
             continue
         box = [_number(row[c]) for c in box_cols]
         if any(v is None for v in box):
@@ -165,10 +157,10 @@ def _read_csv_split(
     def failed(i: int, message: str) -> None:
         bad.report(path, lines[i], f"image {message}")
 
-    images, kept_labels, kept = decode_rows(
-        paths, np.array(labels, dtype=np.int64), opts, dropped, failed, boxes=boxes
+    images, kept_labels, kept, excluded = decode_rows(
+        paths, np.array(labels, dtype=np.int64), opts, failed, boxes=boxes
     )
-    return _split_result(images, kept_labels, kept, valence, arousal)
+    return _split_result(images, kept_labels, kept, valence, arousal), drops + excluded
 
 
 # ------------------------------------------------------------------------------------------------ npy layout
@@ -191,11 +183,12 @@ def _id_key(stem: str) -> tuple[int, int, str]:
     return (0, int(stem), stem) if stem.isdigit() else (1, 0, stem)
 
 
-def read_npy(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int]) -> LoadedDataset:
+def read_npy(root: Path, opts: ReadOptions, bad: BadRows) -> LoadedDataset:
     """Read train_set|val_set/images/<id>.jpg with annotations/<id>_exp.npy (+ optional _val/_aro.npy)."""
     if not (root / "train_set").is_dir():
         raise MissingDataError(missing_message(root, f"AffectNet folder {root / 'train_set'} not found"))
     out = {}
+    drops: Counter[str] = Counter()
     for split, name in NPY_SPLITS:
         folder = root / name
         if not folder.is_dir():
@@ -204,11 +197,12 @@ def read_npy(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int
         for sub in ("images", "annotations"):
             if not (folder / sub).is_dir():
                 raise MissingDataError(missing_message(root, f"AffectNet folder {folder / sub} not found"))
-        out[split] = _read_npy_split(folder, opts, bad, dropped)
-    return LoadedDataset(ordered_splits(out), dropped, f"affectnet:npy:{root}")
+        out[split], split_drops = _read_npy_split(folder, opts, bad)
+        drops += split_drops
+    return loaded(out, drops, f"affectnet:npy:{root}")
 
 
-def _read_npy_split(folder: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int]) -> Split:
+def _read_npy_split(folder: Path, opts: ReadOptions, bad: BadRows) -> tuple[Split, Counter[str]]:
     images_dir, notes = folder / "images", folder / "annotations"
     images = {p.stem: p for p in images_dir.iterdir() if is_image_file(p)}
     labelled = {p.name[: -len("_exp.npy")] for p in notes.glob("*_exp.npy")}
@@ -217,6 +211,7 @@ def _read_npy_split(folder: Path, opts: ReadOptions, bad: BadRows, dropped: dict
     labels: list[int] = []
     valence: list[float] = []
     arousal: list[float] = []
+    drops: Counter[str] = Counter()
     for stem in sorted(images.keys() | labelled, key=_id_key):
         exp = notes / f"{stem}_exp.npy"
         if stem not in images:
@@ -230,7 +225,8 @@ def _read_npy_split(folder: Path, opts: ReadOptions, bad: BadRows, dropped: dict
             code = _code(text)
             if code is None:
                 raise DataFormatError(f"{exp}: expression {text.strip()[:20]!r} must be {CODE_HELP}")
-            if not _keep_code(code, dropped):
+            if code in DROP_CODES:
+                drops[DROP_CODES[code]] += 1
                 continue
             va = (0.0, 0.0)
             if with_targets:
@@ -257,5 +253,22 @@ def _read_npy_split(folder: Path, opts: ReadOptions, bad: BadRows, dropped: dict
     def failed(i: int, message: str) -> None:
         bad.report_message(paths[i], message)
 
-    decoded, kept_labels, kept = decode_rows(paths, np.array(labels, dtype=np.int64), opts, dropped, failed)
-    return _split_result(decoded, kept_labels, kept, valence if with_targets else None, arousal)
+    decoded, kept_labels, kept, excluded = decode_rows(paths, np.array(labels, dtype=np.int64), opts, failed)
+    return _split_result(
+        decoded, kept_labels, kept, valence if with_targets else None, arousal
+    ), drops + excluded
+
+
+def _has_lists(root: Path) -> bool:
+    return (root / LISTS_DIR).is_dir()
+
+
+def _has_npy_sets(root: Path) -> bool:
+    return (root / "train_set").is_dir()
+
+
+SOURCE = DatasetSource(
+    "affectnet",
+    (Layout("csv", _has_lists, read_csv), Layout("npy", _has_npy_sets, read_npy)),
+    missing_message,
+)

@@ -1,8 +1,9 @@
-"""Shared pieces of the format readers: read options, bad-row bookkeeping and split assembly."""
+"""Shared pieces of the format readers: read options, bad-row bookkeeping, drop counts and split assembly."""
 
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fer_lightning.data.arrays import Split
+from fer_lightning.data.arrays import LoadedDataset, Split
 from fer_lightning.errors import DataFormatError, MissingDataError
 from fer_lightning.labels import CANONICAL_CLASSES
 
@@ -59,22 +60,16 @@ class BadRows:
         """Number of rows or files skipped so far."""
         return sum(len(v) for v in self._skipped.values())
 
-    def finish(self, dropped: dict[str, int]) -> None:
-        """Warn once per file about what was skipped and add the total to dropped['bad_rows']."""
+    def finish(self) -> Counter[str]:
+        """Warn once per file about what was skipped; return the total as the drop count 'bad_rows'."""
         for file, messages in self._skipped.items():
             shown = "; ".join(messages[:3])
             more = f"; ... and {len(messages) - 3} more" if len(messages) > 3 else ""
             # stacklevel points past load_dataset so the warning names the caller's line.
             warnings.warn(f"{file}: skipped {len(messages)} bad row(s)/file(s): {shown}{more}", stacklevel=3)
-        if self._skipped:
-            add_dropped(dropped, "bad_rows", self.count)
+        counts = Counter(bad_rows=self.count)
         self._skipped.clear()
-
-
-def add_dropped(dropped: dict[str, int], reason: str, n: int) -> None:
-    """Add n to dropped[reason], leaving zero counts out so the dict lists only what happened."""
-    if n:
-        dropped[reason] = dropped.get(reason, 0) + int(n)
+        return counts
 
 
 def small_int(text: str | bytes, limit: int = 10**9) -> int | None:
@@ -107,9 +102,10 @@ def make_split(images: np.ndarray, labels: np.ndarray, targets: dict[str, np.nda
     )
 
 
-def ordered_splits(splits: dict[str, Split]) -> dict[str, Split]:
-    """Order splits train, val, test and leave out empty ones (a layout without labelled test rows has none)."""
-    return {name: splits[name] for name in SPLIT_ORDER if name in splits and len(splits[name]) > 0}
+def loaded(splits: dict[str, Split], drops: Counter[str], source: str) -> LoadedDataset:
+    """What a reader returns: splits ordered train, val, test without empty ones, and its nonzero drop counts."""
+    ordered = {name: splits[name] for name in SPLIT_ORDER if name in splits and len(splits[name]) > 0}
+    return LoadedDataset(ordered, dict(+drops), source)  # unary + keeps the positive counts only
 
 
 def first_existing(paths: Iterable[Path]) -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +12,15 @@ from fer_lightning.data.arrays import LoadedDataset
 from fer_lightning.data.formats.common import (
     BadRows,
     ReadOptions,
-    add_dropped,
     contempt_mask,
+    loaded,
     make_split,
-    ordered_splits,
     small_int,
 )
 from fer_lightning.data.formats.csv_reader import Table, read_table
-from fer_lightning.data.formats.folders import load_folder_split, scan_split_dir
+from fer_lightning.data.formats.folders import read_class_folders
 from fer_lightning.data.formats.image_decoding import gray_to_channels, resize_gray
+from fer_lightning.data.formats.source import DatasetSource, Layout
 from fer_lightning.errors import DataFormatError, MissingDataError
 from fer_lightning.labels import CLASS_ALIASES, FER2013_CLASSES, canonical_index
 
@@ -233,7 +234,7 @@ def _ferplus_labels(
     return labels, reasons
 
 
-def read_csv(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int]) -> LoadedDataset:
+def read_csv(root: Path, opts: ReadOptions, bad: BadRows) -> LoadedDataset:
     """Read fer2013.csv / icml_face_data.csv / Kaggle train.csv (Usage -> train/val/test)."""
     path = find_csv(root)
     if path is None:
@@ -296,12 +297,13 @@ def read_csv(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int
     good = np.ones(n, dtype=bool)
     good[list(problems)] = False
     keep = good.copy()
+    drops: Counter[str] = Counter()
     for reason in sorted(set(reasons[good].tolist()) - {""}):
         hit = good & (reasons == reason)
-        add_dropped(dropped, reason, int(hit.sum()))
+        drops[reason] += int(hit.sum())
         keep &= ~hit
     excluded = keep & ~contempt_mask(labels, opts.num_classes)
-    add_dropped(dropped, "contempt_excluded", int(excluded.sum()))
+    drops["contempt_excluded"] += int(excluded.sum())
     keep &= ~excluded
 
     # pixels holds only the candidate rows; map kept rows of the table onto it.
@@ -313,7 +315,7 @@ def read_csv(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int
         gray = pixels[position[rows]].reshape(-1, SIDE, SIDE)
         images = gray_to_channels(resize_gray(gray, opts.image_size), opts.channels)
         out[name] = make_split(images, labels[rows])
-    return LoadedDataset(ordered_splits(out), dropped, f"fer2013:csv:{path}")
+    return loaded(out, drops, f"fer2013:csv:{path}")
 
 
 # -------------------------------------------------------------------------------------------- folder reader
@@ -326,7 +328,7 @@ def _class_of(name: str) -> int | None:
         return None
 
 
-def read_folders(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int]) -> LoadedDataset:
+def read_folders(root: Path, opts: ReadOptions, bad: BadRows) -> LoadedDataset:
     """Read train/<class>/ + test/<class>/ or images/train|validation/<class>/ (class folders by name)."""
     layout = folder_layout(root)
     if layout is None:
@@ -334,9 +336,12 @@ def read_folders(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str,
             missing_message(root, f"No FER2013 folder layout (train/<class>/) under {root}")
         )
     allowed = ", ".join(sorted(CLASS_ALIASES))
-    out = {}
-    for split, split_dir in layout:
-        items = scan_split_dir(split_dir, _class_of, allowed, bad, dropped)
-        images, labels = load_folder_split(items, opts, bad, dropped)
-        out[split] = make_split(images, labels)
-    return LoadedDataset(ordered_splits(out), dropped, f"fer2013:folders:{layout[0][1].parent}")
+    return read_class_folders(layout, _class_of, allowed, opts, bad, f"fer2013:folders:{layout[0][1].parent}")
+
+
+SOURCE = DatasetSource(
+    "fer2013",
+    (Layout("csv", find_csv, read_csv), Layout("folders", folder_layout, read_folders)),
+    missing_message,
+    labels=("default", "ferplus"),
+)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from fer_lightning.data.arrays import LoadedDataset
-from fer_lightning.data.formats.common import BadRows, ReadOptions, make_split, ordered_splits, small_int
+from fer_lightning.data.formats.common import BadRows, ReadOptions, loaded, make_split, small_int
 from fer_lightning.data.formats.csv_reader import read_bytes
-from fer_lightning.data.formats.folders import decode_rows, load_folder_split, scan_split_dir
+from fer_lightning.data.formats.folders import decode_rows, read_class_folders
+from fer_lightning.data.formats.source import DatasetSource, Layout
 from fer_lightning.errors import MissingDataError
 from fer_lightning.labels import canonical_index
 
@@ -46,7 +48,7 @@ def _code(text: str) -> int | None:
     return code if code in RAF_CODES else None
 
 
-def read_list(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int]) -> LoadedDataset:
+def read_list(root: Path, opts: ReadOptions, bad: BadRows) -> LoadedDataset:
     """Read EmoLabel/list_patition_label.txt ('train_00001.jpg 5') with Image/aligned (else Image/original)."""
     base = list_base(root)
     if base is None:
@@ -90,25 +92,23 @@ def read_list(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, in
             continue
         items[split].append((image, RAF_CODES[code], number))
     out = {}
+    drops: Counter[str] = Counter()
     for split, rows in items.items():
-        images, labels = _decode(rows, list_path, opts, bad, dropped)
+        images, labels, excluded = _decode(rows, list_path, opts, bad)
         out[split] = make_split(images, labels)
-    return LoadedDataset(ordered_splits(out), dropped, f"rafdb:list:{list_path}")
+        drops += excluded
+    return loaded(out, drops, f"rafdb:list:{list_path}")
 
 
 def _decode(
-    rows: list[tuple[Path, int, int]],
-    list_path: Path,
-    opts: ReadOptions,
-    bad: BadRows,
-    dropped: dict[str, int],
-) -> tuple[np.ndarray, np.ndarray]:
+    rows: list[tuple[Path, int, int]], list_path: Path, opts: ReadOptions, bad: BadRows
+) -> tuple[np.ndarray, np.ndarray, Counter[str]]:
     def failed(i: int, message: str) -> None:
         bad.report(list_path, rows[i][2], f"image {message}")
 
     labels = np.array([label for _, label, _ in rows], dtype=np.int64)
-    images, labels, _ = decode_rows([p for p, _, _ in rows], labels, opts, dropped, failed)
-    return images, labels
+    images, labels, _, drops = decode_rows([p for p, _, _ in rows], labels, opts, failed)
+    return images, labels, drops
 
 
 def _folder_class(name: str) -> int | None:
@@ -116,14 +116,17 @@ def _folder_class(name: str) -> int | None:
     return RAF_CODES[code] if code is not None else None
 
 
-def read_folders(root: Path, opts: ReadOptions, bad: BadRows, dropped: dict[str, int]) -> LoadedDataset:
+def read_folders(root: Path, opts: ReadOptions, bad: BadRows) -> LoadedDataset:
     """Read train/<1..7>/*.jpg and test/<1..7>/*.jpg (folder digits are RAF-DB codes), also under DATASET/."""
     base = folders_base(root)
     if base is None:
         raise MissingDataError(missing_message(root, f"RAF-DB folders train/<1..7>/ not found under {root}"))
-    out = {}
-    for split in ("train", "test"):
-        if (base / split).is_dir():
-            items = scan_split_dir(base / split, _folder_class, CODE_HELP, bad, dropped)
-            out[split] = make_split(*load_folder_split(items, opts, bad, dropped))
-    return LoadedDataset(ordered_splits(out), dropped, f"rafdb:folders:{base}")
+    split_dirs = [(split, base / split) for split in ("train", "test") if (base / split).is_dir()]
+    return read_class_folders(split_dirs, _folder_class, CODE_HELP, opts, bad, f"rafdb:folders:{base}")
+
+
+SOURCE = DatasetSource(
+    "rafdb",
+    (Layout("list", list_base, read_list), Layout("folders", folders_base, read_folders)),
+    missing_message,
+)
