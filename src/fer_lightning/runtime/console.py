@@ -2,8 +2,8 @@
 
 A training run prints its config summary, the progress bar and the final metrics. Lightning's INFO lines (tips,
 "GPU available", checkpoint restored) are dropped from the console by `DropLibraryInfo`, which the `quiet` job
-logging (conf/hydra/job_logging/quiet.yaml) puts on the console handler only; `hydra/job_logging=default`
-brings them back. Warnings of every level above INFO, and every warning a library raises through `warnings`,
+logging (src/fer_lightning/conf/hydra/job_logging/quiet.yaml) puts on the console handler only;
+`hydra/job_logging=default` brings them back. Warnings of every level above INFO, and every warning a library raises through `warnings`,
 still show, except the few named in `quiet_libraries` that say nothing about the run.
 """
 
