@@ -209,7 +209,7 @@ def test_gpu_asked_for_without_a_gpu(train_cfg):
 
 
 def test_non_finite_loss_says_no_checkpoint_exists_when_none_does(train_cfg):
-    from fer_lightning.training import train
+    from fer_lightning.train import train
 
     cfg = train_cfg(
         "+callbacks.poison._target_=fault_injection.PoisonWeights",
