@@ -166,15 +166,15 @@ def test_sequential_adapts_to_channels_and_image_size():
         ),
         (
             {"blocks": [{"channels": 8}, {"channels": 8}, {"channels": 8, "activation": "gelu"}]},
-            r"model\.blocks\[2\]\.activation='gelu' is not supported; allowed: relu, leaky_relu, elu",
+            r"model\.blocks\[2\]\.activation='gelu' is not supported; allowed values: relu, leaky_relu, elu",
         ),
         (
             {"blocks": [{"channels": 8, "norm": "middle"}]},
-            r"model\.blocks\[0\]\.norm='middle'.*allowed: before, after, none",
+            r"model\.blocks\[0\]\.norm='middle'.*allowed values: before, after, none",
         ),
         (
             {"blocks": [{"channels": 8, "pool": "min"}]},
-            r"model\.blocks\[0\]\.pool='min'.*allowed: max, avg, none",
+            r"model\.blocks\[0\]\.pool='min'.*allowed values: max, avg, none",
         ),
         ({"blocks": [{"kernel_size": 3}]}, r"model\.blocks\[0\]\.channels is required"),
         ({"blocks": [{"channels": 0}]}, r"model\.blocks\[0\]\.channels=0 must be a positive integer"),

@@ -8,10 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fer_lightning.config_checks import check_choice
 from fer_lightning.errors import ConfigError
 
 TTA_MODES = ("none", "flip", "tencrop")
 AVERAGES = ("logits", "probs")
+
+
+def check_mode(mode: str) -> str:
+    """Return `mode` when it is one of TTA_MODES, else a ConfigError naming `tta` and the modes."""
+    return check_choice(mode, TTA_MODES, "tta")
 
 
 def default_crop_size(size: int) -> int:
@@ -35,9 +41,7 @@ def tta_views(x: Tensor, mode: str = "none", crop_size: int | tuple[int, int] | 
     (V=10: top-left, top-right, bottom-left, bottom-right and centre crops of ``crop_size`` resized
     back to H x W bilinearly, then the horizontal flip of each of those five in the same order).
     """
-    if mode not in TTA_MODES:
-        raise ConfigError(f"tta mode must be one of {TTA_MODES}, got {mode!r}")
-    if mode == "none":
+    if check_mode(mode) == "none":
         return x.unsqueeze(0)
     if mode == "flip":
         return torch.stack([x, x.flip(-1)])

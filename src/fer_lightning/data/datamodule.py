@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from fer_lightning.augment import Augment
+from fer_lightning.config_checks import check_choice, check_positive
 from fer_lightning.data.arrays import LoadedDataset, Split
 from fer_lightning.data.cache import cache_bytes, cache_key, load_or_build, parse_in_memory
 from fer_lightning.data.loader import TensorBatchLoader
@@ -53,18 +54,16 @@ class InMemoryDataModule(pl.LightningDataModule):
         in_memory_max_mb: float = 2048,
     ) -> None:
         super().__init__()
-        _check_positive("data.batch_size", batch_size)
-        _check_positive("data.image_size", image_size)
+        check_positive("data.batch_size", batch_size)
+        check_positive("data.image_size", image_size)
         if channels not in (1, 3):
             raise ConfigError(f"data.channels={channels} is not supported; allowed: 1 (grayscale) or 3 (RGB)")
         if num_classes not in (7, 8):
             raise ConfigError(
                 f"data.num_classes={num_classes}; allowed: 7 (FER2013 classes) or 8 (plus contempt)"
             )
-        if balance not in BALANCE_MODES:
-            raise ConfigError(f"data.balance={balance!r}; allowed: {', '.join(BALANCE_MODES)}")
-        if val_source not in VAL_SOURCES:
-            raise ConfigError(f"data.val_source={val_source!r}; allowed: {', '.join(VAL_SOURCES)}")
+        check_choice(balance, BALANCE_MODES, "data.balance")
+        check_choice(val_source, VAL_SOURCES, "data.val_source")
         if not 0.0 < val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction={val_fraction} must be in (0, 1)")
         if num_folds is not None and not (num_folds >= 2 and 0 <= fold < num_folds):
@@ -76,7 +75,7 @@ class InMemoryDataModule(pl.LightningDataModule):
                 raise ConfigError(f"{key} has {len(values)} values; give 1 or data.channels={channels}")
         if any(s <= 0 for s in std):
             raise ConfigError(f"data.std={list(std)} must be positive")
-        _check_positive("data.in_memory_max_mb", in_memory_max_mb)
+        check_positive("data.in_memory_max_mb", in_memory_max_mb)
         self.image_size = int(image_size)
         self.channels = int(channels)
         self.num_classes = int(num_classes)
@@ -295,7 +294,7 @@ class SyntheticDataModule(InMemoryDataModule):
     ) -> None:
         super().__init__(**kwargs)
         for key, n in (("data.n_train", n_train), ("data.n_val", n_val), ("data.n_test", n_test)):
-            _check_positive(key, n)
+            check_positive(key, n)
         self.n_train, self.n_val, self.n_test = int(n_train), int(n_val), int(n_test)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
 
@@ -346,7 +345,7 @@ class FERDataModule(InMemoryDataModule):
     ) -> None:
         super().__init__(**kwargs)
         if decode_workers is not None:
-            _check_positive("data.decode_workers", decode_workers)
+            check_positive("data.decode_workers", decode_workers)
         if self.in_memory == "never" and not cache_dir:
             raise ConfigError(
                 "data.in_memory=never maps the decoded cache, so it needs data.cache_dir (got null)"
@@ -391,11 +390,6 @@ class FERDataModule(InMemoryDataModule):
         if self.cache_dir is None or not self.root.exists():
             return decode()
         return self._cached(self.cache_dir / f"{self.dataset}-{cache_key(self.root, settings)}", decode)
-
-
-def _check_positive(key: str, value: float) -> None:
-    if value is None or value <= 0:
-        raise ConfigError(f"{key}={value} must be a positive number")
 
 
 def _concat(a: Split, b: Split) -> Split:

@@ -19,7 +19,8 @@ class TensorBatchLoader:
     """Yields `(images_uint8, labels, batch_seed)` batches by indexing whole tensors.
 
     Shuffling, weighted sampling and per-rank sharding draw from a generator seeded by
-    (seed, epoch), so the order of an epoch does not depend on what ran before it.
+    (seed, epoch), so the order of an epoch does not depend on what ran before it. `batch_size` is positive:
+    the DataModule, which owns `data.batch_size`, checks it.
     """
 
     def __init__(
@@ -35,8 +36,6 @@ class TensorBatchLoader:
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.split = split
         self.batch_size = int(batch_size)
         self.shuffle = shuffle

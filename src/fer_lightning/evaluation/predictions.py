@@ -6,10 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fer_lightning.augment.tta import check_mode, tta_logits
 from fer_lightning.data.datamodule import InMemoryDataModule
-from fer_lightning.errors import ConfigError
-
-TTA_MODES = ("none", "flip", "tencrop")
 
 
 @dataclass
@@ -31,19 +29,13 @@ def predict_split(
     device: str | torch.device = "cpu",
 ) -> Predictions:
     """Logits of `model` for every image of a split, averaged over TTA views when `tta` is flip or tencrop."""
-    if tta not in TTA_MODES:
-        raise ConfigError(f"tta={tta!r}; allowed: {', '.join(TTA_MODES)}")
+    check_mode(tta)
     loader = datamodule._loader(split, train=False)
     model = model.to(device).eval()
     logits, labels = [], []
     for images, y, _ in loader:
         x = datamodule.to_model_input(images.to(device))
-        if tta == "none":
-            out = model(x)
-        else:
-            from fer_lightning.augment.tta import tta_logits
-
-            out = tta_logits(model, x, tta)
+        out = model(x) if tta == "none" else tta_logits(model, x, tta)
         logits.append(out.float().cpu())
         labels.append(y.cpu())
     split_data = datamodule.splits[split]

@@ -7,24 +7,16 @@ norm before or after the activation, then pooling, then dropout) in `sequential`
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
 
 import torch
 from torch import nn
 
+from fer_lightning.config_checks import check_choice
 from fer_lightning.errors import ConfigError
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
 NORM_POSITIONS = ("before", "after", "none")  # where batch norm sits relative to the activation
 POOL_KINDS = ("max", "avg", "none")
-
-
-def check_choice(value: object, allowed: Iterable[str], key: str) -> str:
-    """Return `value` when it is one of `allowed`, else raise a ConfigError naming `key` and the allowed values."""
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not supported; allowed: {', '.join(allowed)}")
-    return str(value)
 
 
 def make_activation(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from fer_lightning.config_checks import check_dropout
 from fer_lightning.errors import ConfigError
 
 
@@ -87,8 +88,7 @@ def create_model(
             f"{in_channels}x{image_size}x{image_size}. Set data.channels={c} data.image_size={h}, or pick a "
             "configurable model (model=sequential, model=inception, model=vgg_fer, model=resnet18)."
         )
-    if dropout is not None and not 0.0 <= float(dropout) < 1.0:
-        raise ConfigError(f"model.dropout={dropout} is outside [0, 1); use a probability such as 0.2 or 0.5")
+    check_dropout(dropout)
     return info.builder(
         in_channels=in_channels, num_classes=num_classes, image_size=image_size, dropout=dropout, **kwargs
     )

@@ -7,8 +7,9 @@ import os
 import torch
 from torch import nn
 
+from fer_lightning.config_checks import check_choice
 from fer_lightning.errors import ConfigError, PretrainedWeightsError
-from fer_lightning.models.layers import check_choice, set_dropout
+from fer_lightning.models.layers import set_dropout
 from fer_lightning.models.registry import register_model
 
 # at or below this size `stem: auto` keeps full resolution (48x48 ends at 6x6, not 2x2)

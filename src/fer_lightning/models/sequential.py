@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 
 from torch import nn
 
+from fer_lightning.config_checks import check_choice
 from fer_lightning.errors import ConfigError
 from fer_lightning.models.layers import (
     ACTIVATIONS,
     NORM_POSITIONS,
     POOL_KINDS,
     ConvClassifier,
-    check_choice,
     conv_block,
     feature_shape,
     linear_block,

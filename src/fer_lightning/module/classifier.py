@@ -19,7 +19,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from fer_lightning.errors import ConfigError
+from fer_lightning.config_checks import check_fraction
 from fer_lightning.module.finetune import BackboneFinetuning
 from fer_lightning.module.schedules import PlannedSchedule, build_scheduler
 
@@ -59,8 +59,7 @@ class FERClassifier(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.finetuning = BackboneFinetuning(backbone_lr_scale, freeze_backbone_epochs)
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ConfigError(f"module.label_smoothing={label_smoothing} must be in [0, 1)")
+        check_fraction("module.label_smoothing", label_smoothing)
         # `run_config` is the composed run config: kept in the checkpoint so eval can rebuild net and data.
         self.save_hyperparameters(
             {"num_classes": num_classes, "class_names": list(class_names or []), "config": run_config}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from fer_lightning.config_checks import check_dropout, check_fraction, check_positive
 from fer_lightning.errors import ConfigError
 
 
@@ -11,10 +12,8 @@ def _positive(cfg: DictConfig, key: str) -> None:
     from omegaconf import OmegaConf
 
     value = OmegaConf.select(cfg, key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{key}={value!r} must be a positive number")
+    if value is not None:  # a key the config does not have is left to the code that would use it
+        check_positive(key, value)
 
 
 def missing_keys(node, prefix: str = "") -> list[str]:
@@ -38,13 +37,9 @@ def validate_config(cfg: DictConfig) -> None:
     _positive(cfg, "data.batch_size")
     _positive(cfg, "data.image_size")
     _positive(cfg, "trainer.max_epochs")
-    dropout = cfg.get("model", {}).get("dropout")
-    if dropout is not None and (isinstance(dropout, bool) or not 0.0 <= float(dropout) < 1.0):
-        raise ConfigError(f"model.dropout={dropout} must be in [0, 1) (or null for the model's own dropouts)")
+    check_dropout(cfg.get("model", {}).get("dropout"))
     if cfg.get("module") and cfg.module.get("label_smoothing") is not None:
-        ls = cfg.module.label_smoothing
-        if not 0.0 <= float(ls) < 1.0:
-            raise ConfigError(f"module.label_smoothing={ls} must be in [0, 1)")
+        check_fraction("module.label_smoothing", cfg.module.label_smoothing)
     for key in ("seed",):
         value = cfg.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):

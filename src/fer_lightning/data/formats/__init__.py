@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from fer_lightning.config_checks import check_choice
 from fer_lightning.data.arrays import LoadedDataset
 from fer_lightning.data.formats import affectnet, fer2013, rafdb
 from fer_lightning.data.formats.common import BadRows, ReadOptions
@@ -24,16 +25,9 @@ FORMATS: dict[str, tuple[str, ...]] = {name: source.formats for name, source in 
 ON_BAD_ROWS = ("error", "skip")
 
 
-def _check_choice(key: str, value: object, allowed: tuple[str, ...], note: str = "") -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r} is not supported{note}; allowed values: {', '.join(allowed)}")
-
-
 def source_of(dataset: str) -> DatasetSource:
     """The DatasetSource named `dataset`; a ConfigError lists the known ones."""
-    _check_choice(
-        "data.dataset", dataset, tuple(SOURCES), " by the format readers (data=synthetic needs no files)"
-    )
+    check_choice(dataset, SOURCES, "data.dataset", " by the format readers (data=synthetic needs no files)")
     return SOURCES[dataset]
 
 
@@ -65,9 +59,9 @@ def load_dataset(
     the decoded images are written to disk as they come, and the returned splits are read back from it.
     """
     source = source_of(dataset)
-    _check_choice("data.format", format, ("auto", *source.formats), f" for data.dataset={dataset}")
-    _check_choice("data.on_bad_rows", on_bad_rows, ON_BAD_ROWS)
-    _check_choice("data.labels", labels, source.labels, f" for data.dataset={dataset}")
+    check_choice(format, ("auto", *source.formats), "data.format", f" for data.dataset={dataset}")
+    check_choice(on_bad_rows, ON_BAD_ROWS, "data.on_bad_rows")
+    check_choice(labels, source.labels, "data.labels", f" for data.dataset={dataset}")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         raise ConfigError(f"data.image_size={image_size!r} must be a positive integer (pixels per side)")
     if channels not in (1, 3) or isinstance(channels, bool):

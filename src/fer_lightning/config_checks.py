@@ -1,0 +1,38 @@
+"""Checks of single config values, one wording per rule: the key, the value given, and what is allowed.
+
+The class that owns a value checks it with these; the config check that runs before a run dir exists
+(`runtime/validate.py`) applies the same functions early, so a mistake reads the same wherever it is caught. Nothing
+here imports torch: that early check must stay fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fer_lightning.errors import ConfigError
+
+
+def check_choice(value: object, allowed: Iterable[str], key: str, note: str = "") -> str:
+    """Return `value` when it is one of `allowed`, else raise a ConfigError naming `key` and the allowed values."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not supported{note}; allowed values: {', '.join(allowed)}")
+    return str(value)
+
+
+def check_positive(key: str, value: object) -> None:
+    """Raise a ConfigError unless `value` is a number above zero."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{key}={value!r} must be a positive number")
+
+
+def check_fraction(key: str, value: object, note: str = "") -> None:
+    """Raise a ConfigError unless `value` is a number in [0, 1) (a probability that leaves something over)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+        raise ConfigError(f"{key}={value} must be in [0, 1){note}")
+
+
+def check_dropout(p: float | None) -> None:
+    """The `model.dropout` rule: null keeps each network's own rates, else one probability in [0, 1)."""
+    if p is not None:
+        check_fraction("model.dropout", p, " (or null for the model's own dropouts)")
