@@ -204,7 +204,7 @@ def test_gpu_asked_for_without_a_gpu(train_cfg):
 
     with pytest.raises(ConfigError, match="device=cuda: no CUDA GPU"):
         resolve_device("cuda")
-    with pytest.raises(ConfigError, match="trainer=gpu.*trainer=cpu"):
+    with pytest.raises(ConfigError, match=r"trainer\.accelerator=gpu: no CUDA GPU.*trainer=cpu"):
         build_trainer(train_cfg("trainer=gpu", fast=False))
 
 

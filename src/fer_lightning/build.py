@@ -18,6 +18,7 @@ from fer_lightning.errors import ConfigError, FERError
 from fer_lightning.module.classifier import FERClassifier
 from fer_lightning.runtime.checkpoint import describe_mismatch, read_checkpoint, tensor_match
 from fer_lightning.runtime.console import quiet_libraries
+from fer_lightning.runtime.device import accelerator_device
 from fer_lightning.runtime.precision import resolve_precision
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,7 @@ def build_trainer(cfg: DictConfig, *, logger_kwargs: dict | None = None) -> pl.T
             extra = logger_kwargs if logger_kwargs and c._target_.endswith("TensorBoardLogger") else {}
             loggers.append(instantiate(c, **extra))
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer.accelerator={accelerator} (trainer=gpu) needs a CUDA GPU, and none is visible on this machine "
-            "(torch.cuda.is_available() is false); use trainer=cpu or trainer=default"
-        )
+    accelerator_device(accelerator)  # a GPU asked for where there is none stops here, naming the key
     precision = resolve_precision(cfg.trainer.get("precision", "auto"), accelerator)
     try:
         return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision)

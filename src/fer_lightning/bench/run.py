@@ -16,21 +16,16 @@ from fer_lightning.bench.reference import measure_reference
 from fer_lightning.bench.train_loop import measure_train_loop
 from fer_lightning.build import build_datamodule, build_module, build_net, instantiate
 from fer_lightning.runtime.cli import exit_on_error, run_cli
+from fer_lightning.runtime.device import accelerator_device
 from fer_lightning.runtime.precision import resolve_precision
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
-
-
-def _device(accelerator: str) -> torch.device:
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def run_bench(cfg: DictConfig) -> dict:
     """Measure (a) model step, (b) Lightning loop, (c) augmentation, (d) seed-style reference; return img/s and ratios."""
     steps, warmup = int(cfg.steps), int(cfg.warmup)
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
-    device = _device(accelerator)
+    device = accelerator_device(accelerator)
     precision = resolve_precision(cfg.trainer.get("precision", "auto"), accelerator)
     batch = int(cfg.data.batch_size)
     torch.manual_seed(cfg.seed)

@@ -15,6 +15,7 @@ from fer_lightning.config_checks import check_choice, check_positive
 from fer_lightning.data.arrays import LoadedDataset, Split
 from fer_lightning.data.cache import cache_bytes, cache_key, load_or_build, parse_in_memory
 from fer_lightning.data.loader import TensorBatchLoader
+from fer_lightning.data.preprocess import Normalisation, to_unit
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.labels import class_names
 
@@ -70,11 +71,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             raise ConfigError(
                 f"data.num_folds={num_folds} data.fold={fold}: need num_folds >= 2 and 0 <= fold < num_folds"
             )
-        for key, values in (("data.mean", mean), ("data.std", std)):
-            if len(values) not in (1, channels):
-                raise ConfigError(f"{key} has {len(values)} values; give 1 or data.channels={channels}")
-        if any(s <= 0 for s in std):
-            raise ConfigError(f"data.std={list(std)} must be positive")
+        self.normalisation = Normalisation(mean, std, channels)
         check_positive("data.in_memory_max_mb", in_memory_max_mb)
         self.image_size = int(image_size)
         self.channels = int(channels)
@@ -88,10 +85,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.fold = int(fold)
         self.drop_blank = bool(drop_blank)
         self.balance = balance
-        self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
-        # mean/std per device, copied once: a host-to-device copy every batch would make the host wait on the GPU
-        self._normalisation: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.mean, self.std = self.normalisation.mean, self.normalisation.std  # [1, C, 1, 1], for notebooks
         self.augment = augment
         self.seed = int(seed)
         self.channels_last = bool(channels_last)
@@ -249,21 +243,15 @@ class InMemoryDataModule(pl.LightningDataModule):
         """Test batches for prediction (falls back to validation)."""
         return self._loader("test" if "test" in self.splits else "val", train=False)
 
-    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        stats = self._normalisation.get(x.device)
-        if stats is None:
-            stats = self._normalisation[x.device] = (self.mean.to(x.device), self.std.to(x.device))
-        return (x - stats[0]) / stats[1]
-
     def to_model_input(self, images: torch.Tensor) -> torch.Tensor:
         """Turn a uint8 batch into the normalised float batch a model sees (no augmentation)."""
-        x = self._normalise(images.float().div_(255.0))
+        x = self.normalisation.model_input(images)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Augment (training only) and normalise a batch on the device it will be used on."""
         images, labels, batch_seed = batch
-        x = images.float().div_(255.0)
+        x = to_unit(images)
         training = self.trainer is not None and self.trainer.training
         generator = None
         targets = (labels,)
@@ -272,7 +260,7 @@ class InMemoryDataModule(pl.LightningDataModule):
             x = self.augment(x, generator=generator)
             if self.augment.mix.enabled:  # mixed batches carry (own labels, partner labels, own share)
                 x, *targets = self.augment.mix(x, labels, generator=generator)
-        x = self._normalise(x)
+        x = self.normalisation(x)
         if generator is not None:
             x = self.augment.add_noise(x, generator=generator)
         if self.channels_last:

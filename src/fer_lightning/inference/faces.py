@@ -2,7 +2,7 @@
 
 The model input is made the way training made it: the same colour conversion and resampling as the dataset
 decoders (PIL: ITU-R 601 luma for grayscale, antialiased bilinear resize), then the checkpoint's mean / std
-normalisation of `InMemoryDataModule.to_model_input`.
+normalisation of `data.preprocess`, which the DataModule applies too.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from fer_lightning.data.formats.image_decoding import RESAMPLE
+from fer_lightning.data.preprocess import Normalisation
 from fer_lightning.errors import ConfigError
 
 FRONTAL_FACE_CASCADE = "haarcascade_frontalface_default.xml"
@@ -135,11 +136,8 @@ class ModelInput:
         return torch.stack([self.prepare(crop) for crop in crops])
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 [N, C, S, S] -> the float batch the model saw in training (`InMemoryDataModule.to_model_input`)."""
-        x = images.float().div_(255.0)
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-        return (x - mean) / std
+        """uint8 [N, C, S, S] -> the float batch the model saw in training (`data.preprocess`, like the DataModule)."""
+        return Normalisation(self.mean, self.std).model_input(images)
 
 
 def read_image(path: str | Path, key: str = "image") -> np.ndarray:

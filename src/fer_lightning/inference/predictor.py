@@ -12,22 +12,14 @@ from torch import nn
 from fer_lightning.errors import ConfigError
 from fer_lightning.inference.detectors import HaarDetector, MTCNNDetector, make_detector
 from fer_lightning.inference.faces import Box, ModelInput
+from fer_lightning.runtime.device import resolve_device
 
-
-def resolve_device(device: str | None) -> str:
-    """`auto` is the GPU when there is one, else the CPU; a GPU asked for where there is none is an error."""
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    device = str(device)
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise ConfigError(f"device={device}: not a device; allowed: auto, cpu, cuda, cuda:<index>") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"device={device}: no CUDA GPU is visible on this machine; use device=cpu (or auto)"
-        )
-    return device
+__all__ = [
+    "Predictor",
+    "csv_header",
+    "csv_rows",
+    "resolve_device",
+]  # resolve_device: the commands' device door
 
 
 class Predictor:

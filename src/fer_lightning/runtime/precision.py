@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from fer_lightning.errors import ConfigError
+from fer_lightning.runtime.device import accelerator_device
 
 LIGHTNING_PRECISIONS = (
     "32-true",
@@ -35,7 +36,6 @@ def resolve_precision(precision: str | int, accelerator: str) -> str:
                 f"trainer.precision={precision!r}; allowed: auto, {', '.join(LIGHTNING_PRECISIONS)}"
             )
         return precision
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    if on_gpu:
-        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "16-mixed"
+    if accelerator_device(accelerator).type == "cuda":
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     return "bf16-mixed" if cpu_supports_bf16() else "32-true"

@@ -17,7 +17,9 @@ from fer_lightning.errors import DataFormatError
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# The one list of image file types, for datasets and prediction alike: each decodes with PIL (datasets) and with
+# OpenCV (predict, visualize), tested in tests/test_one_rule_each.py.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 # Bilinear with PIL's support scaling antialiases when shrinking, so large AffectNet faces do not alias.
 RESAMPLE = Image.Resampling.BILINEAR
 
