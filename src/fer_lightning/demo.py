@@ -12,6 +12,7 @@ import os
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.checkpoint_run import require_checkpoint
 from fer_lightning.errors import ConfigError
 from fer_lightning.runtime.cli import run_cli
 from fer_lightning.runtime.resolvers import CONF_DIR
@@ -61,8 +62,7 @@ def serve(cfg: DictConfig):
     `cfg.block` is false (tests), else blocks until Ctrl-C."""
     from fer_lightning.inference.predictor import Predictor, resolve_device
 
-    if not cfg.get("ckpt_path"):
-        raise ConfigError("ckpt_path is required: python -m fer_lightning.demo ckpt_path=<.ckpt>")
+    require_checkpoint(cfg, "demo", "ckpt_path=<.ckpt>")
     if str(cfg.host) != "127.0.0.1" and not cfg.get("allow_remote"):
         raise ConfigError(
             f"host={cfg.host}: the demo serves on 127.0.0.1 only unless allow_remote=true (anyone who reaches "

@@ -7,19 +7,17 @@ TensorBoard images under tensorboard/.
 from __future__ import annotations
 
 import csv
-import logging
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
+from fer_lightning.checkpoint_run import CheckpointRun
 from fer_lightning.errors import ConfigError
 from fer_lightning.runtime.cli import run_cli
-from fer_lightning.runtime.jsonio import atomic_path, write_json
+from fer_lightning.runtime.jsonio import atomic_path
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
-
-log = logging.getLogger("fer_lightning")
 
 
 def eval_data_config(cfg: DictConfig, train_cfg: DictConfig) -> DictConfig:
@@ -85,18 +83,13 @@ def write_figures(
 def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
     """Evaluate `cfg.ckpt_path` on a split; write metrics, per-class CSV and figures into the run dir."""
     # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
-    from fer_lightning.build import instantiate, load_classifier
+    from fer_lightning.build import instantiate
     from fer_lightning.evaluation.metrics import classification_report
     from fer_lightning.evaluation.predictions import predict_split
-    from fer_lightning.inference.predictor import resolve_device
 
-    if not cfg.get("ckpt_path"):
-        raise ConfigError(
-            "ckpt_path is required: python -m fer_lightning.eval ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt"
-        )
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    module, train_cfg = load_classifier(cfg.ckpt_path)
+    run = CheckpointRun.start(cfg, "eval", "ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt")
+    output_dir = run.output_dir
+    module, train_cfg = run.load_classifier()
     datamodule = instantiate(eval_data_config(cfg, train_cfg), augment=None, _convert_="partial")
     datamodule.setup()
     split = cfg.get("split", "test")
@@ -105,8 +98,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
             f"split={split}: {datamodule.source} has no labelled {split} split (it has: {', '.join(datamodule.splits)}); "
             "use split=val"
         )
-    device = resolve_device(cfg.get("device"))
-    preds = predict_split(module.net, datamodule, split, tta=cfg.get("tta", "none"), device=device)
+    preds = predict_split(module.net, datamodule, split, tta=cfg.get("tta", "none"), device=run.device())
     report = classification_report(preds.logits, preds.labels, datamodule.class_names)
     report.update(
         {
@@ -117,20 +109,14 @@ def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
             "model": train_cfg.model.get("name"),
         }
     )
-    write_json(output_dir / "metrics.json", report)
     write_per_class_csv(output_dir / "per_class.csv", report)
     title = f"{report['model']} on {datamodule.source}/{split} (tta={report['tta']}): accuracy {report['accuracy']:.3f}"
     figures = write_figures(output_dir, report, preds, list(datamodule.class_names), title)
-    OmegaConf.save(cfg, output_dir / "config.yaml")
-    log.info(
-        "%s on %s/%s: accuracy %.4f, macro F1 %.4f (n=%d) -> %s",
-        report["model"],
-        datamodule.source,
-        split,
-        report["accuracy"],
-        report["macro_f1"],
-        report["n"],
-        output_dir,
+    run.finish(
+        "metrics.json",
+        report,
+        f"{report['model']} on {datamodule.source}/{split}: accuracy {report['accuracy']:.4f}, "
+        f"macro F1 {report['macro_f1']:.4f} (n={report['n']}) -> {output_dir}",
     )
     flat = {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
     objects = {"report": report, "predictions": preds, "datamodule": datamodule, "module": module}

@@ -6,38 +6,28 @@ names, parity) into outputs/export/<timestamp>/, after checking the exported log
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from fer_lightning.checkpoint_run import CheckpointRun
 from fer_lightning.errors import ConfigError
 from fer_lightning.runtime.cli import run_cli
-from fer_lightning.runtime.jsonio import write_json, write_text
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
-
-log = logging.getLogger("fer_lightning")
 
 
 def export(cfg: DictConfig) -> tuple[dict, dict]:
     """Export `cfg.ckpt_path` in `cfg.format`, check parity, and write export.json beside the model file."""
-    if not cfg.get("ckpt_path"):
-        raise ConfigError(
-            "ckpt_path is required: python -m fer_lightning.export ckpt_path=<.ckpt> format=onnx"
-        )
+    run = CheckpointRun.start(cfg, "export", "ckpt_path=<.ckpt> format=onnx")
     # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
-    from fer_lightning.build import load_classifier
     from fer_lightning.inference.export import DEFAULT_ATOL, FORMATS, export_model
     from fer_lightning.inference.faces import ModelInput
 
     fmt = cfg.get("format")
     if fmt not in FORMATS:
         raise ConfigError(f"format={fmt}; allowed: format={'|'.join(FORMATS)}")
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    module, run_cfg = load_classifier(cfg.ckpt_path)
+    output_dir = run.output_dir
+    module, run_cfg = run.load_classifier()
     model_input = ModelInput.from_config(run_cfg.data)
     result = export_model(
         module.net,
@@ -60,16 +50,11 @@ def export(cfg: DictConfig) -> tuple[dict, dict]:
         "normalisation": {"scale": 1 / 255, "mean": list(model_input.mean), "std": list(model_input.std)},
         "class_names": list(module.class_names),
     }
-    write_json(output_dir / "export.json", record)
-    write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg))
-    log.info(
-        "%s -> %s (%.1f kB); max abs logit difference to PyTorch %.2e (<= %g) on a batch of %d",
-        record["model"],
-        result["path"],
-        result["bytes"] / 1e3,
-        result["max_abs_diff"],
-        result["atol"],
-        result["batch_size"],
+    run.finish(
+        "export.json",
+        record,
+        f"{record['model']} -> {result['path']} ({result['bytes'] / 1e3:.1f} kB); max abs logit difference to "
+        f"PyTorch {result['max_abs_diff']:.2e} (<= {result['atol']:g}) on a batch of {result['batch_size']}",
     )
     return {"max_abs_diff": result["max_abs_diff"]}, {"record": record, "output_dir": output_dir}
 

@@ -8,20 +8,17 @@ outputs/predict/<timestamp>/. `detect=false` takes each whole image as one face 
 from __future__ import annotations
 
 import json
-import logging
 import re
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.checkpoint_run import CheckpointRun
 from fer_lightning.errors import ConfigError
 from fer_lightning.runtime.cli import run_cli
-from fer_lightning.runtime.jsonio import write_json, write_text
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
-
-log = logging.getLogger("fer_lightning")
 
 INPUT_HELP = "an image file, a folder of images, a video file or webcam:<camera index>"
 
@@ -57,22 +54,18 @@ def predict(cfg: DictConfig) -> tuple[dict, dict]:
     """Run the checkpoint on `cfg.input`; write predictions and annotated copies into the run dir."""
     # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
     from fer_lightning.inference.images import predict_folder, predict_image_file
-    from fer_lightning.inference.predictor import Predictor, resolve_device
+    from fer_lightning.inference.predictor import Predictor
     from fer_lightning.inference.video import annotate_video, open_video, open_webcam
 
-    if not cfg.get("ckpt_path"):
-        raise ConfigError(
-            "ckpt_path is required: python -m fer_lightning.predict ckpt_path=<.ckpt> input=<image>"
-        )
+    run = CheckpointRun.start(cfg, "predict", "ckpt_path=<.ckpt> input=<image>")
     kind, source = input_kind(cfg.get("input"))
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = run.output_dir
     detector = OmegaConf.to_container(cfg.detector, resolve=True) if cfg.get("detector") else None
     predictor = Predictor.from_checkpoint(
         cfg.ckpt_path,
         detect=bool(cfg.get("detect", True)),
         margin=float(cfg.get("margin", 0.0)),
-        device=resolve_device(cfg.get("device")),
+        device=run.device(),
         detector=detector,
     )
     annotated = bool(cfg.get("save_annotated", True))
@@ -91,11 +84,10 @@ def predict(cfg: DictConfig) -> tuple[dict, dict]:
         )
         metrics = {"frames": float(result["frames"]), "faces": float(result["faces"])}
     summary = {"input": str(cfg.input), "kind": kind, "ckpt_path": str(cfg.ckpt_path), **result}
-    if kind != "image":
-        write_json(output_dir / "summary.json", summary)
-    write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg))
-    log.info(
-        "%s %s: %s -> %s", kind, cfg.input, ", ".join(f"{k} {int(v)}" for k, v in metrics.items()), output_dir
+    counts = ", ".join(f"{k} {int(v)}" for k, v in metrics.items())
+    # an image's record is its predictions.json, written beside its annotated copy
+    run.finish(
+        "summary.json" if kind != "image" else None, summary, f"{kind} {cfg.input}: {counts} -> {output_dir}"
     )
     return metrics, {"result": result, "kind": kind, "output_dir": output_dir, "predictor": predictor}
 

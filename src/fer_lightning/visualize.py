@@ -6,17 +6,15 @@ PNGs and visualize.json go into outputs/visualize/<timestamp>/.
 
 from __future__ import annotations
 
-import logging
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from fer_lightning.checkpoint_run import CheckpointRun
 from fer_lightning.errors import ConfigError
 from fer_lightning.runtime.cli import run_cli
-from fer_lightning.runtime.jsonio import write_json, write_text
 from fer_lightning.runtime.resolvers import CONF_DIR  # also registers ${fer.*} before Hydra composes
 from fer_lightning.runtime.task import run_task
 
@@ -24,8 +22,6 @@ if TYPE_CHECKING:
     import torch
 
     from fer_lightning.inference.faces import ModelInput
-
-log = logging.getLogger("fer_lightning")
 
 KINDS = ("filters", "activations", "occlusion", "gradcam")
 
@@ -70,10 +66,8 @@ def visualize(cfg: DictConfig) -> tuple[dict, dict]:
     # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
     import torch
 
-    from fer_lightning.build import load_classifier
     from fer_lightning.evaluation.figures import save_figure
     from fer_lightning.inference.faces import ModelInput
-    from fer_lightning.inference.predictor import resolve_device
     from fer_lightning.interpret import (
         activations_figure,
         all_filter_figures,
@@ -84,18 +78,14 @@ def visualize(cfg: DictConfig) -> tuple[dict, dict]:
         occlusion_sensitivity,
     )
 
-    if not cfg.get("ckpt_path"):
-        raise ConfigError(
-            "ckpt_path is required: python -m fer_lightning.visualize ckpt_path=<.ckpt> kind=gradcam"
-        )
+    run = CheckpointRun.start(cfg, "visualize", "ckpt_path=<.ckpt> kind=gradcam")
+    output_dir = run.output_dir
     kind = cfg.get("kind")
     if kind not in KINDS:
         given = f"kind={kind}" if kind else "kind is required"
         raise ConfigError(f"{given}; allowed: kind={'|'.join(KINDS)}")
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    module, run_cfg = load_classifier(cfg.ckpt_path)
-    device = resolve_device(cfg.get("device"))
+    module, run_cfg = run.load_classifier()
+    device = run.device()
     net = module.net.to(device).eval()
     names = list(module.class_names)
     max_channels = int(cfg.get("max_channels", 64))
@@ -150,9 +140,11 @@ def visualize(cfg: DictConfig) -> tuple[dict, dict]:
             cams, probs, used = grad_cam(net, x, classes, layer=layer)
             save(gradcam_figure(image[0], cams, probs, names, label, layer=used), "gradcam")
             record["layer"] = used
-    write_json(output_dir / "visualize.json", record)
-    write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg))
-    log.info("%s of %s: %d figure(s) -> %s", kind, record["model"], len(record["files"]), output_dir)
+    run.finish(
+        "visualize.json",
+        record,
+        f"{kind} of {record['model']}: {len(record['files'])} figure(s) -> {output_dir}",
+    )
     return {"figures": float(len(record["files"]))}, {"record": record, "output_dir": output_dir}
 
 

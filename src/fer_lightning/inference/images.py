@@ -7,25 +7,30 @@ from pathlib import Path
 
 import cv2
 
-from fer_lightning.data.formats.image_decoding import IMAGE_EXTENSIONS, is_image_file
 from fer_lightning.errors import ConfigError
 from fer_lightning.inference.draw import annotate
 from fer_lightning.inference.faces import read_image
 from fer_lightning.inference.predictor import Predictor, csv_header, csv_rows
-from fer_lightning.runtime.jsonio import write_json
+from fer_lightning.runtime.jsonio import atomic_path, write_json
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 ENCODABLE = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what cv2.imencode can write back
+
+
+def is_image_path(path: Path) -> bool:
+    """Whether a path names an image by its extension (case-insensitive)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def write_annotated(path: Path, image_bgr, faces: list[dict]) -> Path:
     """Write the annotated image in the format of `path`'s extension (PNG when OpenCV cannot encode that one)."""
     if path.suffix.lower() not in ENCODABLE:
         path = path.with_name(path.name + ".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(path.suffix.lower(), annotate(image_bgr, faces))
     if not ok:
         raise OSError(f"could not encode {path}")
-    path.write_bytes(data.tobytes())
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.tobytes())
     return path
 
 
@@ -57,14 +62,16 @@ def predict_folder(
     real-world files is reported on, not stopped by one bad file.
     """
     folder, output_dir = Path(folder), Path(output_dir)
-    files = sorted(p for p in folder.rglob("*") if is_image_file(p))
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith(".")
+    )
     if not files:
         raise ConfigError(f"input={folder}: the folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
     names = predictor.class_names
     counts = {"images": len(files), "faces": 0, "no_face": 0, "unreadable": 0}
     csv_path = output_dir / "predictions.csv"
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with csv_path.open("w", newline="") as fh:
+    # atomic: a folder that fails half-way leaves the previous predictions.csv, not half a new one
+    with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as fh:
         rows = csv.writer(fh)
         rows.writerow(["file", *csv_header(names)])
         for path in files:

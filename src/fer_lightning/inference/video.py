@@ -11,6 +11,7 @@ import cv2
 from fer_lightning.errors import ConfigError
 from fer_lightning.inference.draw import annotate
 from fer_lightning.inference.predictor import Predictor, csv_header, csv_rows
+from fer_lightning.runtime.jsonio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -58,41 +59,44 @@ def annotate_video(
     written so far are closed properly either way.
     """
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     fps = fps if 0.0 < fps < 1000.0 else FALLBACK_FPS
     video_path, csv_path = output_dir / video_name, output_dir / csv_name
     writer = None
     frames = faces_total = faceless = 0
     names = predictor.class_names
-    try:
-        with csv_path.open("w", newline="") as fh:
-            rows = csv.writer(fh)
-            rows.writerow(["frame", "time_s", *csv_header(names)])
-            while max_frames is None or frames < max_frames:
-                ok, frame = capture.read()
-                if not ok or frame is None:
-                    break
-                if writer is None:
-                    h, w = frame.shape[:2]
-                    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                    if not writer.isOpened():
-                        raise ConfigError(f"cannot write {video_path}: OpenCV has no mp4v encoder here")
-                faces = predictor.predict_faces(frame)
-                faces_total += len(faces)
-                faceless += not faces
-                for row in csv_rows(faces, names):
-                    rows.writerow([frames, f"{frames / fps:.3f}", *row])
-                writer.write(annotate(frame, faces))
-                frames += 1
-    except KeyboardInterrupt:
-        log.info("stopped after %d frames", frames)
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
-    if frames == 0:
-        raise ConfigError("input: the video has no readable frames")
+    # Both files are written beside their targets and moved over them at the end: a failure half-way leaves the
+    # previous video and CSV, while Ctrl-C (the end of a webcam session) keeps what was recorded.
+    with atomic_path(video_path) as video_tmp, atomic_path(csv_path) as csv_tmp:
+        try:
+            with csv_tmp.open("w", newline="") as fh:
+                rows = csv.writer(fh)
+                rows.writerow(["frame", "time_s", *csv_header(names)])
+                while max_frames is None or frames < max_frames:
+                    ok, frame = capture.read()
+                    if not ok or frame is None:
+                        break
+                    if writer is None:
+                        h, w = frame.shape[:2]
+                        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                        writer = cv2.VideoWriter(str(video_tmp), fourcc, fps, (w, h))
+                        if not writer.isOpened():
+                            raise ConfigError(f"cannot write {video_path}: OpenCV has no mp4v encoder here")
+                    faces = predictor.predict_faces(frame)
+                    faces_total += len(faces)
+                    faceless += not faces
+                    for row in csv_rows(faces, names):
+                        rows.writerow([frames, f"{frames / fps:.3f}", *row])
+                    writer.write(annotate(frame, faces))
+                    frames += 1
+        except KeyboardInterrupt:
+            log.info("stopped after %d frames", frames)
+        finally:
+            capture.release()
+            if writer is not None:
+                writer.release()
+        if frames == 0:
+            raise ConfigError("input: the video has no readable frames")
     return {
         "frames": frames,
         "fps": fps,
