@@ -114,7 +114,7 @@ def test_a_write_killed_midway_leaves_the_previous_version(tmp_path, monkeypatch
 
 
 def test_reports_and_histories_are_written_atomically(tmp_path, monkeypatch):
-    from fer_lightning.report import write_report
+    from fer_lightning.reporting.report_files import write_report
 
     run = tmp_path / "run"
     write_json(run / "metrics.json", {"status": "completed", "metrics": {"val/acc_best": 0.5}})

@@ -53,12 +53,8 @@ def write_figures(
     """Confusion matrix and misclassified images as PNGs and as TensorBoard images in `output_dir/tensorboard`."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from fer_lightning.evaluation.figures import (
-        confusion_matrix_figure,
-        figure_to_tensor,
-        misclassified_figure,
-        save_figure,
-    )
+    from fer_lightning.evaluation.figures import confusion_matrix_figure, misclassified_figure
+    from fer_lightning.plotting import figure_to_tensor, save_figure
 
     probs = preds.logits.float().softmax(dim=1)
     figures = {

@@ -20,8 +20,8 @@ def export(cfg: DictConfig) -> tuple[dict, dict]:
     """Export `cfg.ckpt_path` in `cfg.format`, check parity, and write export.json beside the model file."""
     run = CheckpointRun.start(cfg, "export", "ckpt_path=<.ckpt> format=onnx")
     # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
-    from fer_lightning.inference.export import DEFAULT_ATOL, FORMATS, export_model
     from fer_lightning.inference.faces import ModelInput
+    from fer_lightning.inference.model_export import DEFAULT_ATOL, FORMATS, export_model
 
     fmt = cfg.get("format")
     if fmt not in FORMATS:

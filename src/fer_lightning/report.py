@@ -9,49 +9,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.errors import ConfigError
+from fer_lightning.reporting.report_files import write_report
 from fer_lightning.runtime.cli import exit_on_error, exit_with_user_error, run_cli
-from fer_lightning.runtime.jsonio import atomic_path, write_text
 from fer_lightning.runtime.resolvers import CONF_DIR
-
-
-def write_report(root: str | Path, sort_by: str = "best_val_acc") -> dict[str, Path]:
-    """Write report.csv, report.md, curves.png and summary.png (and folds.csv for k-fold runs) into `root`."""
-    from fer_lightning.reporting.plots import plot_curves, plot_summary
-    from fer_lightning.reporting.table import build_table, fold_summary, to_markdown
-
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise ConfigError(
-            f"report: {root} is not a directory; pass a sweep dir (outputs/multirun/<ts>) or outputs/runs"
-        )
-    df = build_table(root, sort_by=None)
-    if df.empty:
-        raise ConfigError(f"report: no runs (folders with metrics.json or .hydra/config.yaml) under {root}")
-    columns = [c for c in df.columns if not c.startswith("_")]
-    if sort_by not in columns:
-        raise ConfigError(
-            f"sort_by={sort_by}: no such column; allowed: {', '.join(columns)} (the table's columns)"
-        )
-    df = df.sort_values(sort_by, ascending=False, na_position="last", kind="stable").reset_index(drop=True)
-    out = {
-        "csv": root / "report.csv",
-        "md": root / "report.md",
-        "curves": root / "curves.png",
-        "summary": root / "summary.png",
-    }
-    with atomic_path(out["csv"]) as tmp:
-        df.drop(columns=["_history"]).to_csv(tmp, index=False)
-    text = f"# Results: {root}\n\n{len(df)} runs, sorted by {sort_by}.\n\n" + to_markdown(df)
-    folds = fold_summary(df)
-    if folds is not None:
-        out["folds"] = root / "folds.csv"
-        with atomic_path(out["folds"]) as tmp:
-            folds.to_csv(tmp, index=False)
-        text += "\n## k-fold mean ± std\n\n" + to_markdown(folds)
-    write_text(out["md"], text)
-    plot_curves(df, out["curves"])
-    plot_summary(df, out["summary"])
-    return out
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="report")

@@ -66,7 +66,6 @@ def visualize(cfg: DictConfig) -> tuple[dict, dict]:
     # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
     import torch
 
-    from fer_lightning.evaluation.figures import save_figure
     from fer_lightning.inference.faces import ModelInput
     from fer_lightning.interpret import (
         activations_figure,
@@ -77,6 +76,7 @@ def visualize(cfg: DictConfig) -> tuple[dict, dict]:
         occlusion_figure,
         occlusion_sensitivity,
     )
+    from fer_lightning.plotting import save_figure
 
     run = CheckpointRun.start(cfg, "visualize", "ckpt_path=<.ckpt> kind=gradcam")
     output_dir = run.output_dir

@@ -2,7 +2,7 @@
 
 from fer_lightning.callbacks.averaging import EMA, SWA
 from fer_lightning.callbacks.checkpoints import BestAndLastCheckpoint
-from fer_lightning.callbacks.figures import FigureLogger
+from fer_lightning.callbacks.figure_logger import FigureLogger
 from fer_lightning.callbacks.progress import ProgressBar
 from fer_lightning.callbacks.run_record import RunRecorder
 from fer_lightning.callbacks.seeding import EpochSeed

@@ -2,109 +2,49 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from torchmetrics.utilities.plot import plot_confusion_matrix
 
-from fer_lightning.runtime.jsonio import atomic_path
-
-# Figures are built on their own Agg canvas rather than through pyplot: no global figure registry to leak
-# from a long training run, and no display needed on servers and CI.
-
-
-def new_figure(width: float, height: float) -> Figure:
-    """A Figure drawn by Agg, independent of pyplot's current backend."""
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Write a figure as PNG (creating the parent dir) and return the path."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    return path
-
-
-def figure_to_tensor(fig: Figure, dpi: int = 100) -> torch.Tensor:
-    """Render a figure to a uint8 [3, H, W] tensor, the layout `SummaryWriter.add_image` takes by default."""
-    fig.set_dpi(dpi)
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    rgba = np.asarray(canvas.buffer_rgba())
-    return torch.from_numpy(rgba[..., :3].copy()).permute(2, 0, 1).contiguous()
-
-
-def _annotate_cells(ax, values: np.ndarray, fmt: str, threshold: float) -> None:
-    # Text colour flips on dark cells so every number stays readable.
-    for i in range(values.shape[0]):
-        for j in range(values.shape[1]):
-            ax.text(
-                j,
-                i,
-                format(values[i, j], fmt),
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if values[i, j] > threshold else "black",
-            )
+from fer_lightning.plotting import grid_shape, image_to_display, new_figure
 
 
 def confusion_matrix_figure(cm, class_names: Sequence[str], title: str | None = None) -> Figure:
     """Two panels of a [true, predicted] confusion matrix: raw counts, and rows normalised to recall."""
-    counts = np.asarray(torch.as_tensor(cm).cpu(), dtype=np.float64)
+    counts = torch.as_tensor(cm).detach().cpu().long()
     k = counts.shape[0]
     if counts.shape != (k, k) or len(class_names) != k:
         raise ValueError(
-            f"confusion matrix of shape {counts.shape} does not match {len(class_names)} class names"
+            f"confusion matrix of shape {tuple(counts.shape)} does not match {len(class_names)} class names"
         )
-    support = counts.sum(axis=1, keepdims=True)
-    normalised = np.divide(counts, support, out=np.zeros_like(counts), where=support > 0)
+    support = counts.sum(dim=1, keepdim=True)
+    normalised = torch.where(
+        support > 0, counts / support.clamp(min=1), torch.zeros(k, k, dtype=torch.float64)
+    )
     side = 2.6 + 0.55 * k
     fig = new_figure(2 * side + 1.0, side)
     axes = fig.subplots(1, 2)
-    panels = (
-        (axes[0], counts, "counts", "d", counts.max() / 2 if counts.max() > 0 else 1.0, None),
-        (axes[1], normalised, "normalised by true class (recall)", ".2f", 0.5, (0.0, 1.0)),
-    )
-    for ax, values, name, fmt, threshold, limits in panels:
-        vmin, vmax = limits or (0.0, max(values.max(), 1.0))
-        im = ax.imshow(values, cmap="Blues", vmin=vmin, vmax=vmax)
-        shown = values.astype(np.int64) if fmt == "d" else values
-        _annotate_cells(ax, shown, fmt, threshold)
-        ax.set_xticks(range(k), class_names, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(k), class_names, fontsize=8)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
+    for ax, values, name in (
+        (axes[0], counts, "counts"),
+        (axes[1], normalised, "normalised by true class (recall)"),
+    ):
+        plot_confusion_matrix(values, ax=ax, labels=list(class_names), cmap="Blues")
+        # torchmetrics sizes its text for one large panel; two panels of up to 8 classes need smaller type.
+        for text in ax.texts:
+            text.set_fontsize(7)
+        ax.tick_params(labelsize=8)
+        ax.set_xlabel("predicted", fontsize=9)
+        ax.set_ylabel("true", fontsize=9)
         ax.set_title(name, fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        fig.colorbar(ax.images[0], ax=ax, fraction=0.046, pad=0.04)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def image_to_display(image) -> tuple[np.ndarray, str | None]:
-    """A [C, H, W] (or [H, W]) image as an array imshow takes, and the colormap it needs (gray for one channel)."""
-    arr = np.asarray(torch.as_tensor(image).detach().cpu())
-    if arr.ndim == 3 and arr.shape[0] == 1:
-        arr = arr[0]
-    elif arr.ndim == 3:
-        arr = arr.transpose(1, 2, 0)
-    return arr, ("gray" if arr.ndim == 2 else None)
-
-
-def grid_shape(n: int, max_cols: int = 8) -> tuple[int, int]:
-    """Rows and columns of a near-square grid holding `n` panels."""
-    cols = max(1, min(max_cols, math.ceil(math.sqrt(n))))
-    return max(1, math.ceil(n / cols)), cols
 
 
 def misclassified_figure(

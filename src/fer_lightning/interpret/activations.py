@@ -6,8 +6,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from fer_lightning.evaluation.figures import grid_shape, image_to_display, new_figure
-from fer_lightning.interpret.layers import capture_outputs, conv_layers, execution_order, find_layer
+from fer_lightning.interpret.layer_lookup import capture_outputs, conv_layers, execution_order, find_layer
+from fer_lightning.plotting import grid_shape, image_to_display, new_figure
 
 
 @torch.no_grad()

@@ -6,8 +6,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from fer_lightning.evaluation.figures import grid_shape, new_figure
-from fer_lightning.interpret.layers import conv_layers
+from fer_lightning.interpret.layer_lookup import conv_layers
+from fer_lightning.plotting import grid_shape, new_figure
 
 
 def filter_images(conv: nn.Conv2d, as_color: bool = False) -> torch.Tensor:

@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from fer_lightning.errors import ConfigError
-from fer_lightning.evaluation.figures import image_to_display, new_figure
-from fer_lightning.interpret.layers import find_layer, last_conv_layer
+from fer_lightning.interpret.layer_lookup import find_layer, last_conv_layer
+from fer_lightning.plotting import image_to_display, new_figure
 
 
 def grad_cam(

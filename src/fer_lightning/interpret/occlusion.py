@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from fer_lightning.errors import ConfigError
-from fer_lightning.evaluation.figures import image_to_display, new_figure
+from fer_lightning.plotting import image_to_display, new_figure
 
 
 def patch_positions(size: int, patch: int, stride: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 # Agg figures outside pyplot: files only, and a Jupyter kernel's inline display is left alone.
-from fer_lightning.evaluation.figures import new_figure, save_figure
+from fer_lightning.plotting import new_figure, save_figure
 
 
 def plot_curves(df: pd.DataFrame, path: Path) -> None:

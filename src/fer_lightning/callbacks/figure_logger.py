@@ -42,7 +42,8 @@ class FigureLogger(pl.Callback):
         writer = tensorboard_writer(trainer)
         if cm is None or writer is None:
             return
-        from fer_lightning.evaluation.figures import confusion_matrix_figure, figure_to_tensor
+        from fer_lightning.evaluation.figures import confusion_matrix_figure
+        from fer_lightning.plotting import figure_to_tensor
 
         names = list(getattr(pl_module, "class_names", [str(i) for i in range(cm.shape[0])]))
         fig = confusion_matrix_figure(cm, names, title=f"validation, epoch {trainer.current_epoch}")
@@ -73,7 +74,8 @@ class FigureLogger(pl.Callback):
                 "no epoch record (no RunRecorder callback and no epoch_metrics.json); curves.png not written"
             )
             return None
-        from fer_lightning.evaluation.figures import curves_figure, save_figure
+        from fer_lightning.evaluation.figures import curves_figure
+        from fer_lightning.plotting import save_figure
 
         return save_figure(
             curves_figure(history, title=f"{len(history)} epoch{'s' if len(history) != 1 else ''}"),
@@ -85,7 +87,8 @@ class FigureLogger(pl.Callback):
         cm = getattr(pl_module, "last_val_confusion", None)
         if cm is None:
             return None
-        from fer_lightning.evaluation.figures import confusion_matrix_figure, save_figure
+        from fer_lightning.evaluation.figures import confusion_matrix_figure
+        from fer_lightning.plotting import save_figure
 
         names = list(getattr(pl_module, "class_names", [str(i) for i in range(cm.shape[0])]))
         fig = confusion_matrix_figure(cm, names, title="validation, end of training")

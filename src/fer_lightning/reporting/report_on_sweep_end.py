@@ -8,6 +8,8 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from fer_lightning.reporting.report_files import write_report
+
 log = logging.getLogger(__name__)
 
 
@@ -16,8 +18,6 @@ class WriteReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         """Build the report; a failure here is logged, never raised (the trials' own results are on disk)."""
-        from fer_lightning.report import write_report
-
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
             written = write_report(sweep_dir)
