@@ -46,3 +46,28 @@ def test_every_model_family_is_imported_by_the_models_package():
     assert not graph.find_modules_directly_imported_by(registry) & (
         graph.find_descendants(package) | {package}
     )
+
+
+def test_module_file_names_are_unique():
+    """No two modules share a file name, so a name in a traceback or an import says which file it is."""
+    names = [p.name for p in (ROOT / "src" / "fer_lightning").rglob("*.py")]
+    shared = {n for n in names if names.count(n) > 1} - {"__init__.py", "__main__.py"}
+    assert not shared, f"file names used twice: {sorted(shared)}"
+
+
+def test_config_targets_name_no_command_module():
+    """`_target_` in the config tree points at library code, never at a command module (the top layer)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: import-linter depends on tomli there
+        import tomli as tomllib
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    top_layer = next(c for c in contracts if c["type"] == "layers")["layers"][0]
+    commands = {f"fer_lightning.{name.strip()}" for name in top_layer.split("|")}
+    assert "fer_lightning.train" in commands
+    targets = set()
+    for path in (ROOT / "src" / "fer_lightning" / "conf").rglob("*.yaml"):
+        targets |= set(re.findall(r"_target_:\s*(fer_lightning\.[\w.]+)", path.read_text()))
+    assert any(t.startswith("fer_lightning.models.") for t in targets)
+    upward = sorted(t for t in targets if any(t == c or t.startswith(c + ".") for c in commands))
+    assert not upward, f"config targets in command modules: {upward}"
