@@ -19,6 +19,7 @@ from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fer_lightning import demo as demo_main
 from fer_lightning import eval as eval_main
 from fer_lightning import export as export_main
 from fer_lightning import inspect as inspect_main
@@ -41,6 +42,7 @@ COMMANDS = {
     "visualize": visualize_main,
     "inspect": inspect_main,
     "report": report_main,
+    "demo": demo_main,
 }
 
 
@@ -66,6 +68,7 @@ def assert_user_error(code: int, text: str, *expected: str) -> None:
     """Exit 2, one paragraph starting with `error:`, no traceback, and the expected words."""
     assert code == USER_ERROR_EXIT, text
     assert "Traceback" not in text, text
+    assert "Error executing job" not in text, text  # Hydra's own line: the error went around the handler
     lines = [line for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, text
@@ -95,6 +98,9 @@ def run_dirs(log_dir: Path) -> list[Path]:
         ("train", ["seed=1 2"], ["seed"]),
         ("eval", [], ["ckpt_path"]),
         ("export", ["format=onnx"], ["ckpt_path"]),
+        ("predict", ["input=x.png"], ["ckpt_path"]),
+        ("visualize", ["kind=filters"], ["ckpt_path"]),
+        ("demo", [], ["ckpt_path is required", "fer_lightning.demo"]),
         ("visualize", ["ckpt_path=x.ckpt", "kind=filters", "index=first"], ["index=first", "integer"]),
         ("report", [], ["report: which folder"]),
     ],

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.checkpoint_run import require_checkpoint
 from fer_lightning.errors import ConfigError
-from fer_lightning.runtime.cli import run_cli
+from fer_lightning.runtime.cli import exit_on_error, run_cli
 from fer_lightning.runtime.resolvers import CONF_DIR
 
 log = logging.getLogger("fer_lightning")
@@ -88,7 +88,7 @@ def serve(cfg: DictConfig):
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="demo")
 def hydra_main(cfg: DictConfig) -> None:
     """Hydra entry point of the demo."""
-    serve(cfg)
+    exit_on_error(serve, cfg)
 
 
 def main() -> None:

@@ -10,20 +10,22 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.errors import ConfigError
 from fer_lightning.reporting.report_files import write_report
-from fer_lightning.runtime.cli import exit_on_error, exit_with_user_error, run_cli
+from fer_lightning.runtime.cli import exit_on_error, run_cli
 from fer_lightning.runtime.resolvers import CONF_DIR
+
+
+def report_dir(cfg: DictConfig) -> str:
+    """The folder to report on (`dir=`, or the command's first argument)."""
+    if OmegaConf.is_missing(cfg, "dir"):
+        raise ConfigError(
+            "report: which folder? python -m fer_lightning.report outputs/runs (a sweep dir, or any folder of runs)"
+        )
+    return str(cfg.dir)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="report")
 def _hydra_main(cfg: DictConfig) -> None:
-    if OmegaConf.is_missing(cfg, "dir"):
-        exit_with_user_error(
-            ConfigError(
-                "report: which folder? python -m fer_lightning.report outputs/runs "
-                "(a sweep dir, or any folder of runs)"
-            )
-        )
-    written = exit_on_error(write_report, str(cfg.dir), str(cfg.sort_by))
+    written = exit_on_error(write_report, exit_on_error(report_dir, cfg), str(cfg.sort_by))
     print((Path(cfg.dir) / "report.md").read_text())
     print("wrote " + ", ".join(str(p) for p in written.values()))
 

@@ -16,7 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.errors import ConfigError
-from fer_lightning.runtime.cli import run_cli
+from fer_lightning.runtime.cli import exit_on_error, run_cli
 from fer_lightning.runtime.resolvers import CONF_DIR
 
 log = logging.getLogger("fer_lightning")
@@ -80,7 +80,7 @@ def reproduce(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="reproduce")
 def _hydra_main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    reproduce(cfg)
+    exit_on_error(reproduce, cfg)
 
 
 def main() -> None:

@@ -3,6 +3,10 @@
 A user error is a `FERError` raised anywhere, or a Hydra composition error (unknown option or key, an override
 that does not parse, an interpolation that does not resolve). Anything else is a defect: its traceback is
 printed and the exit code is 1. `HYDRA_FULL_ERROR=1` shows the full traceback of every error.
+
+One style for every command: `main()` is `run_cli(hydra_main)`, and the body of `hydra_main` runs its work through
+`run_task` (commands that fill a run dir: failure records, sweeps go on) or `exit_on_error` (commands that print),
+so a user error never reaches Hydra's "Error executing job" line.
 """
 
 from __future__ import annotations
