@@ -12,6 +12,7 @@ from PIL import Image
 
 from fer_lightning.augment.tta import tta_views
 from fer_lightning.data.datamodule import InMemoryDataModule
+from fer_lightning.data.formats import load_dataset
 from fer_lightning.data.formats.image_decoding import IMAGE_EXTENSIONS, decode_image
 from fer_lightning.errors import ConfigError
 from fer_lightning.evaluation.predictions import predict_split
@@ -86,3 +87,19 @@ def test_one_device_resolver_for_commands_training_and_precision():
         assert "no CUDA GPU is visible on this machine" in _message(asked)
         assert key in _message(asked)
     assert _message(resolve_precision, "auto", "gpu") == _message(accelerator_device, "gpu")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("image_size", 0, "data.image_size=0 must be a positive integer (pixels per side)"),
+        ("channels", 2, "data.channels=2 is not supported; allowed values: 1 (grayscale), 3 (RGB)"),
+        ("num_classes", 5, "data.num_classes=5 is not supported; allowed values: 7 (no contempt), 8"),
+    ],
+)
+def test_data_shape_reads_the_same_in_the_datamodule_and_the_readers(tmp_path, key, value, expected):
+    settings = {"image_size": 48, "channels": 1, "num_classes": 7, key: value}
+    assert _message(InMemoryDataModule, **settings) == expected
+    assert _message(load_dataset, "fer2013", tmp_path, **settings).startswith(expected)
+    if key == "image_size":
+        assert _message(validate_config, OmegaConf.create({"data": {key: value}})) == expected

@@ -32,6 +32,30 @@ def check_fraction(key: str, value: object, note: str = "") -> None:
         raise ConfigError(f"{key}={value} must be in [0, 1){note}")
 
 
+def check_image_size(size: object) -> None:
+    """The `data.image_size` rule: a whole number of pixels per side, above zero."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"data.image_size={size!r} must be a positive integer (pixels per side)")
+
+
+def check_channels(channels: object) -> None:
+    """The `data.channels` rule: 1 (grayscale) or 3 (RGB)."""
+    if isinstance(channels, bool) or channels not in (1, 3):
+        raise ConfigError(
+            f"data.channels={channels!r} is not supported; allowed values: 1 (grayscale), 3 (RGB)"
+        )
+
+
+def check_num_classes(num_classes: object, *, null: bool = False) -> None:
+    """The `data.num_classes` rule: 7 (no contempt) or 8; `null` (keep what the source has) where the caller allows it."""
+    allowed: tuple[int | None, ...] = (7, 8, None) if null else (7, 8)
+    if isinstance(num_classes, bool) or num_classes not in allowed:
+        raise ConfigError(
+            f"data.num_classes={num_classes!r} is not supported; allowed values: 7 (no contempt), 8"
+            + (", null" if null else "")
+        )
+
+
 def check_dropout(p: float | None) -> None:
     """The `model.dropout` rule: null keeps each network's own rates, else one probability in [0, 1)."""
     if p is not None:

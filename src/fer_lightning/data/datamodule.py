@@ -11,7 +11,13 @@ import pytorch_lightning as pl
 import torch
 
 from fer_lightning.augment import Augment
-from fer_lightning.config_checks import check_choice, check_positive
+from fer_lightning.config_checks import (
+    check_channels,
+    check_choice,
+    check_image_size,
+    check_num_classes,
+    check_positive,
+)
 from fer_lightning.data.arrays import LoadedDataset, Split
 from fer_lightning.data.cache import cache_bytes, cache_key, load_or_build, parse_in_memory
 from fer_lightning.data.loader import TensorBatchLoader
@@ -56,13 +62,9 @@ class InMemoryDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         check_positive("data.batch_size", batch_size)
-        check_positive("data.image_size", image_size)
-        if channels not in (1, 3):
-            raise ConfigError(f"data.channels={channels} is not supported; allowed: 1 (grayscale) or 3 (RGB)")
-        if num_classes not in (7, 8):
-            raise ConfigError(
-                f"data.num_classes={num_classes}; allowed: 7 (FER2013 classes) or 8 (plus contempt)"
-            )
+        check_image_size(image_size)
+        check_channels(channels)
+        check_num_classes(num_classes)
         check_choice(balance, BALANCE_MODES, "data.balance")
         check_choice(val_source, VAL_SOURCES, "data.val_source")
         if not 0.0 < val_fraction < 1.0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from fer_lightning.config_checks import check_dropout, check_fraction, check_positive
+from fer_lightning.config_checks import check_dropout, check_fraction, check_image_size, check_positive
 from fer_lightning.errors import ConfigError
 
 
@@ -35,7 +35,9 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"required config value(s) not set: {', '.join(missing)} (give them as key=value)")
     _positive(cfg, "optimizer.lr")
     _positive(cfg, "data.batch_size")
-    _positive(cfg, "data.image_size")
+    image_size = OmegaConf.select(cfg, "data.image_size")
+    if image_size is not None:
+        check_image_size(image_size)
     _positive(cfg, "trainer.max_epochs")
     check_dropout(cfg.get("model", {}).get("dropout"))
     if cfg.get("module") and cfg.module.get("label_smoothing") is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from fer_lightning.config_checks import check_choice
+from fer_lightning.config_checks import check_channels, check_choice, check_image_size, check_num_classes
 from fer_lightning.data.arrays import LoadedDataset
 from fer_lightning.data.formats import affectnet, fer2013, rafdb
 from fer_lightning.data.formats.common import BadRows, ReadOptions
@@ -62,16 +62,9 @@ def load_dataset(
     check_choice(format, ("auto", *source.formats), "data.format", f" for data.dataset={dataset}")
     check_choice(on_bad_rows, ON_BAD_ROWS, "data.on_bad_rows")
     check_choice(labels, source.labels, "data.labels", f" for data.dataset={dataset}")
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise ConfigError(f"data.image_size={image_size!r} must be a positive integer (pixels per side)")
-    if channels not in (1, 3) or isinstance(channels, bool):
-        raise ConfigError(
-            f"data.channels={channels!r} is not supported; allowed values: 1 (grayscale), 3 (RGB)"
-        )
-    if num_classes not in (None, 7, 8) or isinstance(num_classes, bool):
-        raise ConfigError(
-            f"data.num_classes={num_classes!r} is not supported; allowed values: 7 (no contempt), 8, null"
-        )
+    check_image_size(image_size)
+    check_channels(channels)
+    check_num_classes(num_classes, null=True)
     if labels == "ferplus" and format == "folders":
         raise ConfigError(
             "data.labels=ferplus needs data.format=csv (FER+ votes align with fer2013.csv rows)"
