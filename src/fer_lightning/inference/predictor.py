@@ -14,12 +14,8 @@ from fer_lightning.inference.detectors import HaarDetector, MTCNNDetector, make_
 from fer_lightning.inference.faces import Box, ModelInput
 from fer_lightning.runtime.device import resolve_device
 
-__all__ = [
-    "Predictor",
-    "csv_header",
-    "csv_rows",
-    "resolve_device",
-]  # resolve_device: the commands' device door
+# resolve_device is runtime.device's; it is listed here because predict, eval, visualize and demo import it from here
+__all__ = ["Predictor", "csv_header", "csv_rows", "resolve_device"]
 
 
 class Predictor:
