@@ -59,7 +59,7 @@ class CheckpointRun:
 
     def device(self) -> str:
         """The device of `device=` (auto: the GPU when there is one)."""
-        from fer_lightning.inference.predictor import resolve_device
+        from fer_lightning.runtime.device import resolve_device
 
         return resolve_device(self.cfg.get("device"))
 

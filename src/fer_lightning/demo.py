@@ -60,7 +60,8 @@ def build_demo(predictor):
 def serve(cfg: DictConfig):
     """Load the checkpoint and serve the page on `cfg.host`:`cfg.port`; returns the running Gradio app when
     `cfg.block` is false (tests), else blocks until Ctrl-C."""
-    from fer_lightning.inference.predictor import Predictor, resolve_device
+    from fer_lightning.inference.predictor import Predictor
+    from fer_lightning.runtime.device import resolve_device
 
     require_checkpoint(cfg, "demo", "ckpt_path=<.ckpt>")
     if str(cfg.host) != "127.0.0.1" and not cfg.get("allow_remote"):
