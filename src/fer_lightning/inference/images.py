@@ -7,19 +7,14 @@ from pathlib import Path
 
 import cv2
 
+from fer_lightning.data.formats.image_decoding import IMAGE_EXTENSIONS, is_image_file
 from fer_lightning.errors import ConfigError
 from fer_lightning.inference.draw import annotate
 from fer_lightning.inference.faces import read_image
 from fer_lightning.inference.predictor import Predictor, csv_header, csv_rows
 from fer_lightning.runtime.jsonio import atomic_path, write_json
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 ENCODABLE = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what cv2.imencode can write back
-
-
-def is_image_path(path: Path) -> bool:
-    """Whether a path names an image by its extension (case-insensitive)."""
-    return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def write_annotated(path: Path, image_bgr, faces: list[dict]) -> Path:
@@ -62,9 +57,7 @@ def predict_folder(
     real-world files is reported on, not stopped by one bad file.
     """
     folder, output_dir = Path(folder), Path(output_dir)
-    files = sorted(
-        p for p in folder.rglob("*") if p.is_file() and is_image_path(p) and not p.name.startswith(".")
-    )
+    files = sorted(p for p in folder.rglob("*") if is_image_file(p))
     if not files:
         raise ConfigError(f"input={folder}: the folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
     names = predictor.class_names
