@@ -206,7 +206,7 @@ def test_resuming_from_a_checkpoint_of_another_network_is_a_short_error(tmp_path
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_gpu_asked_for_without_a_gpu(train_cfg):
-    from fer_lightning.inference.predictor import resolve_device
+    from fer_lightning.runtime.device import resolve_device
 
     with pytest.raises(ConfigError, match="device=cuda: no CUDA GPU"):
         resolve_device("cuda")
@@ -232,7 +232,7 @@ def test_non_finite_loss_says_no_checkpoint_exists_when_none_does(train_cfg):
 
 
 def test_report_sort_by_an_unknown_column_lists_the_columns(tmp_path):
-    from fer_lightning.report import write_report
+    from fer_lightning.reporting.report_files import write_report
     from fer_lightning.runtime.jsonio import write_json
 
     write_json(tmp_path / "run" / "metrics.json", {"status": "completed", "metrics": {}})

@@ -25,7 +25,7 @@ INPUT_HELP = "an image file, a folder of images, a video file or webcam:<camera 
 
 def input_kind(value) -> tuple[str, Path | int]:
     """Classify `input=`: ("webcam", index), ("folder", path), ("image", path) or ("video", path)."""
-    from fer_lightning.inference.images import IMAGE_EXTENSIONS
+    from fer_lightning.data.formats.image_decoding import IMAGE_EXTENSIONS
     from fer_lightning.inference.video import VIDEO_EXTENSIONS
 
     if value is None or str(value) in ("", "???"):

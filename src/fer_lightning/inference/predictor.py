@@ -12,10 +12,8 @@ from torch import nn
 from fer_lightning.errors import ConfigError
 from fer_lightning.inference.detectors import HaarDetector, MTCNNDetector, make_detector
 from fer_lightning.inference.faces import Box, ModelInput
-from fer_lightning.runtime.device import resolve_device
 
-# resolve_device is runtime.device's; it is listed here because predict, eval, visualize and demo import it from here
-__all__ = ["Predictor", "csv_header", "csv_rows", "resolve_device"]
+__all__ = ["Predictor", "csv_header", "csv_rows"]
 
 
 class Predictor:
