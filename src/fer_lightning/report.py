@@ -9,7 +9,6 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.errors import ConfigError
-from fer_lightning.reporting.report_files import write_report
 from fer_lightning.runtime.cli import exit_on_error, run_cli
 from fer_lightning.runtime.resolvers import CONF_DIR
 
@@ -25,6 +24,9 @@ def report_dir(cfg: DictConfig) -> str:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="report")
 def _hydra_main(cfg: DictConfig) -> None:
+    # imported here: pandas and torch load only when a report is written, so --help stays fast
+    from fer_lightning.reporting.report_files import write_report
+
     written = exit_on_error(write_report, exit_on_error(report_dir, cfg), str(cfg.sort_by))
     print((Path(cfg.dir) / "report.md").read_text())
     print("wrote " + ", ".join(str(p) for p in written.values()))
