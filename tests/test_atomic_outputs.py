@@ -78,3 +78,31 @@ def test_a_video_run_that_fails_half_way_leaves_the_previous_video_and_csv(tmp_p
     assert (out / "annotated.mp4").read_bytes() == video
     assert (out / "frames.csv").read_bytes() == frames_csv
     assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_an_export_that_fails_its_parity_check_leaves_the_previous_model_file(tmp_path, monkeypatch, fmt):
+    from fer_lightning.inference import model_export
+
+    pred = predictor()
+    first = model_export.export_model(pred.net, pred.model_input, fmt, tmp_path)
+    before = Path(first["path"]).read_bytes()
+
+    real_run = model_export.run_exported
+    # an exporter that translated an operator differently: the exported logits are off by one
+    monkeypatch.setattr(model_export, "run_exported", lambda path, f, x: real_run(path, f, x) + 1.0)
+    with pytest.raises(model_export.ParityError, match=model_export.FILE_NAMES[fmt]):
+        model_export.export_model(pred.net, pred.model_input, fmt, tmp_path)
+    assert (tmp_path / model_export.FILE_NAMES[fmt]).read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_first_export_leaves_no_model_file(tmp_path, monkeypatch):
+    from fer_lightning.inference import model_export
+
+    pred = predictor()
+    real_run = model_export.run_exported
+    monkeypatch.setattr(model_export, "run_exported", lambda path, f, x: real_run(path, f, x) * 2.0 + 1.0)
+    with pytest.raises(model_export.ParityError):
+        model_export.export_model(pred.net, pred.model_input, "torchscript", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -5,10 +5,10 @@ the experiment's values for the option it replaced (issue: `experiment=dinh_gray
 ReduceLROnPlateau's `mode` to CosineAnnealingLR). The lists of experiments and options are read from conf/ at
 test time, so recipes and options added later are covered too.
 
-Cost: composing takes ~0.1 s, so each experiment swaps all five groups in one command line, rotating through
-the options so that every option is swapped into some experiment. Each swapped group must equal the option's
-own composition (without any experiment) and is instantiated; since the swap does not depend on which
-experiment it is applied to (runtime/experiments.py), that covers each experiment x option pair.
+Every experiment x group x option triple is composed: one test per experiment walks through the options, each
+command line swapping all five groups at once (option i of every group), so an experiment needs as many composes
+as the largest group has options. Each swapped group must equal the option's own composition (without any
+experiment) and is instantiated the way a run builds it; identical resolved group configs are built once.
 """
 
 from __future__ import annotations
@@ -38,13 +38,10 @@ def options(group: str) -> list[str]:
 EXPERIMENTS = options("experiment")
 
 
-def rows() -> list[tuple[str, dict[str, str]]]:
-    """(experiment, {group: option}): every experiment swaps every group; every option is swapped in somewhere."""
-    longest = max([len(EXPERIMENTS)] + [len(options(g)) for g in SWAPPABLE])
-    return [
-        (EXPERIMENTS[i % len(EXPERIMENTS)], {g: options(g)[i % len(options(g))] for g in SWAPPABLE})
-        for i in range(longest)
-    ]
+def swap_lines() -> list[dict[str, str]]:
+    """{group: option} per command line: line i swaps every group to its option i (wrapping round)."""
+    longest = max(len(options(g)) for g in SWAPPABLE)
+    return [{g: options(g)[i % len(options(g))] for g in SWAPPABLE} for i in range(longest)]
 
 
 @pytest.fixture(scope="module")
@@ -88,29 +85,45 @@ def instantiate_group(cfg, group: str):
     return instantiate(cfg.model, _convert_="partial")
 
 
-def test_every_option_and_experiment_is_paired():
-    table = rows()
-    assert {e for e, _ in table} == set(EXPERIMENTS)
+def test_the_swap_lines_hold_every_option_of_every_group():
+    lines = swap_lines()
     for group in SWAPPABLE:
-        assert {swaps[group] for _, swaps in table} == set(options(group))
+        assert {swaps[group] for swaps in lines} == set(options(group))
 
 
-@pytest.mark.parametrize(("experiment", "swaps"), rows(), ids=lambda v: v if isinstance(v, str) else "")
-def test_swapped_groups_have_only_the_new_options_values(hydra_ctx, experiment, swaps):
-    cfg = composed([f"experiment={experiment}", *(f"{g}={o}" for g, o in swaps.items())])
-    for group, option in swaps.items():
-        assert OmegaConf.to_yaml(cfg[group]) == plain_group(group, option), (
-            f"experiment={experiment} {group}={option}: the experiment's {group} values leaked into the option"
-        )
-        if group == "model" and option in ("resnet18", "timm", "vgg_fer"):
-            continue  # big networks: built once per option by test_configs
-        try:
-            instantiate_group(cfg, group)
-        except Exception as err:
-            # a replica accepts only its published input: with another option's data that is a clear error
-            cause = err.__cause__ or err
-            assert group == "model" and option.startswith("paper/"), err
-            assert isinstance(cause, FERError) and "data." in str(cause), err
+_built: set[tuple[str, str]] = set()
+
+
+def build_once(cfg, group: str) -> None:
+    """Instantiate the group unless a run with the same resolved values was built already."""
+    # resolved, the group holds what it takes from other groups (a model's in_channels and image_size)
+    key = (group, OmegaConf.to_yaml(cfg[group], resolve=True))
+    if key in _built:
+        return
+    instantiate_group(cfg, group)
+    _built.add(key)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_option_swapped_into_the_experiment_has_only_its_own_values(hydra_ctx, experiment):
+    for swaps in swap_lines():
+        line = " ".join(f"{g}={o}" for g, o in swaps.items())
+        cfg = composed([f"experiment={experiment}", *line.split()])
+        for group, option in swaps.items():
+            assert OmegaConf.to_yaml(cfg[group]) == plain_group(group, option), (
+                f"experiment={experiment} {group}={option}: the experiment's {group} values leaked into the option"
+            )
+            if group == "model" and option in ("resnet18", "timm", "vgg_fer"):
+                continue  # big networks: built once per option by test_configs
+            try:
+                build_once(cfg, group)
+            except Exception as err:
+                # a replica accepts only its published input: with another option's data that is a clear error
+                cause = err.__cause__ or err
+                assert group == "model" and option.startswith("paper/"), (
+                    f"experiment={experiment} {line}: {err}"
+                )
+                assert isinstance(cause, FERError) and "data." in str(cause), err
 
 
 def test_command_line_values_for_the_swapped_group_are_kept(hydra_ctx):

@@ -111,6 +111,40 @@ def test_config_mistakes_are_one_paragraph_before_any_work(tmp_path, command, ar
     assert run_dirs(tmp_path / "out") == []  # no run folder left behind
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # (a YAML file's `no` is already the boolean false; a word that is no boolean stays a string)
+        ("test: skip\n", ["experiment=mine sets test='skip'", "boolean", "experiment's config file"]),
+        ("trainer:\n  max_epochs: ten\n", ["trainer.max_epochs='ten'", "integer"]),
+        ("data:\n  batch_size: 12.5\n", ["data.batch_size=12.5", "integer"]),
+    ],
+)
+def test_a_users_experiment_file_is_held_to_the_option_files_types(tmp_path, body, expected):
+    conf = tmp_path / "conf" / "experiment"
+    conf.mkdir(parents=True)
+    (conf / "mine.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /scheduler: cosine\n" + body
+    )
+    search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+    code, text = drive("train", "experiment=mine", search, log_dir=tmp_path / "out")
+    assert_user_error(code, text, *expected)
+    assert run_dirs(tmp_path / "out") == []
+
+
+def test_every_shipped_experiment_passes_the_type_check():
+    from hydra import compose, initialize_config_dir
+
+    from fer_lightning.runtime.resolvers import CONF_DIR
+    from fer_lightning.runtime.schema import check_config_types
+
+    names = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
+    assert len(names) >= 10
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for name in names:
+            check_config_types(compose("train", overrides=[f"experiment={name}"], return_hydra_config=True))
+
+
 def test_shell_sees_exit_code_2_for_config_and_compose_errors(tmp_path):
     for args in (["test=no"], ["optimizer=adamx"]):
         res = run_cli("fer_lightning.train", *args, f"paths.log_dir={tmp_path}")

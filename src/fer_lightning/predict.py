@@ -61,8 +61,10 @@ def predict(cfg: DictConfig) -> tuple[dict, dict]:
     kind, source = input_kind(cfg.get("input"))
     output_dir = run.output_dir
     detector = OmegaConf.to_container(cfg.detector, resolve=True) if cfg.get("detector") else None
-    predictor = Predictor.from_checkpoint(
-        cfg.ckpt_path,
+    module, run_cfg = run.load_classifier()
+    predictor = Predictor.from_classifier(
+        module,
+        run_cfg,
         detect=bool(cfg.get("detect", True)),
         margin=float(cfg.get("margin", 0.0)),
         device=run.device(),

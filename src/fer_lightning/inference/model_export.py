@@ -10,6 +10,7 @@ from torch import nn
 
 from fer_lightning.errors import ConfigError, FERError
 from fer_lightning.inference.faces import ModelInput
+from fer_lightning.runtime.jsonio import atomic_path
 
 FORMATS = ("onnx", "torchscript")
 FILE_NAMES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
@@ -85,11 +86,20 @@ def run_exported(path: str | Path, fmt: str, x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def check_parity(
-    net: nn.Module, path: str | Path, fmt: str, x: torch.Tensor, atol: float = DEFAULT_ATOL
+    net: nn.Module,
+    path: str | Path,
+    fmt: str,
+    x: torch.Tensor,
+    atol: float = DEFAULT_ATOL,
+    shown_as: str | Path | None = None,
 ) -> dict:
-    """Compare the exported model's logits with PyTorch's on `x`; raise ParityError when the max abs diff exceeds `atol`."""
+    """Compare the exported model's logits with PyTorch's on `x`; raise ParityError when the max abs diff exceeds `atol`.
+
+    `shown_as` names the file in messages when `path` is a temporary copy of it.
+    """
     expected = net.cpu().eval()(x.cpu()).float()
     got = run_exported(path, fmt, x)
+    path = shown_as or path
     if got.shape != expected.shape:
         raise ParityError(
             f"{fmt} model at {path} returned logits of shape {tuple(got.shape)}, PyTorch {tuple(expected.shape)}"
@@ -130,11 +140,16 @@ def export_model(
     # graph shows up as a failure here rather than in deployment.
     traced_with = example_batch(model_input, 2, seed=0)
     check_size = batch_size if batch_size != 2 else 3
-    if fmt == "onnx":
-        export_onnx(net, path, traced_with, opset=opset)
-    else:
-        export_torchscript(net, path, traced_with)
-    parity = check_parity(net, path, fmt, example_batch(model_input, check_size, seed=1), atol=atol)
+    # Written beside the target and moved over it only once it passes the parity check: a kill mid-export or
+    # a failed check leaves the previous model file (or none), never a half-written or unchecked one.
+    with atomic_path(path) as tmp:
+        if fmt == "onnx":
+            export_onnx(net, tmp, traced_with, opset=opset)
+        else:
+            export_torchscript(net, tmp, traced_with)
+        parity = check_parity(
+            net, tmp, fmt, example_batch(model_input, check_size, seed=1), atol=atol, shown_as=path
+        )
     return {
         "path": str(path),
         "bytes": path.stat().st_size,

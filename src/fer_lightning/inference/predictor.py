@@ -51,6 +51,22 @@ class Predictor:
         from fer_lightning.build import load_classifier
 
         module, run_cfg = load_classifier(ckpt_path)
+        return cls.from_classifier(
+            module, run_cfg, detect=detect, margin=margin, device=device, detector=detector
+        )
+
+    @classmethod
+    def from_classifier(
+        cls,
+        module,
+        run_cfg,
+        *,
+        detect: bool = True,
+        margin: float = 0.0,
+        device: str = "cpu",
+        detector: dict | None = None,
+    ) -> Predictor:
+        """A predictor over a loaded classifier and the config of the run that trained it (its input layout)."""
         face_detector = make_detector(detector, device) if detect else None
         return cls(
             module.net,

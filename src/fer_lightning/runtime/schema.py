@@ -4,14 +4,19 @@ The schema of every group is its own option files: the type of each key is the t
 (`detect: true` is a boolean, `data.batch_size: 128` an integer). Keys whose default is null carry their type in
 NULL_DEFAULT_TYPES. The check composes the same config without the command line's key=value overrides and
 compares, before any work: `detect=no` is then an error naming the key and the allowed values, not a truthy
-string.
+string. The values an experiment file sets (`experiment=<name>`, the project's or a user's own) are held to the
+same types: the reference is the config composed with the same options but without the experiment.
 """
 
 from __future__ import annotations
 
+import logging
+
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fer_lightning.errors import ConfigError
+
+log = logging.getLogger("fer_lightning")
 
 # Keys that are null by default, so their option file shows no type.
 NULL_DEFAULT_TYPES: dict[str, type] = {
@@ -126,6 +131,57 @@ def check_override_types(config: DictConfig, config_name: str, overrides: list[s
         check_value(key, value, expected_type(baseline, key), override.input_line.partition("=")[2])
 
 
+def _leaves(node, prefix: str = ""):
+    """(dotted key, value) of every leaf of a config, interpolations left unresolved."""
+    for key in node.keys() if isinstance(node, DictConfig) else []:
+        path = f"{prefix}{key}"
+        if OmegaConf.is_interpolation(node, key) or OmegaConf.is_missing(node, key):
+            continue
+        value = node[key]
+        if isinstance(value, DictConfig):
+            yield from _leaves(value, f"{path}.")
+        else:
+            yield path, value
+
+
+def check_experiment_types(config: DictConfig, config_name: str, overrides: list[str], choices: dict) -> None:
+    """Compare every value of the composed run with its type in the same options composed without the
+    experiment; a misfit is an error naming the experiment file's key (a command-line value is checked first)."""
+    experiment = choices.get("experiment")
+    if not experiment:
+        return
+    from hydra import compose
+
+    keep, _ = value_overrides(overrides, choices)
+    keep = [o for o in keep if o.lstrip("+~").partition("=")[0] != "experiment"]
+    mentioned = {o.lstrip("+~").partition("=")[0] for o in keep}
+    # the options the experiment picked (override /scheduler: plateau), without the values it sets on them
+    picks = [
+        f"{group}={option}"
+        for group, option in choices.items()
+        if option is not None
+        and group != "experiment"
+        and not group.startswith("hydra")
+        and group not in mentioned
+    ]
+    try:
+        reference = compose(config_name=config_name, overrides=keep + picks)
+    except (
+        Exception
+    ) as err:  # an option the experiment adds beyond the defaults list: nothing to compare with
+        log.debug("experiment=%s: no reference config to check its values against (%s)", experiment, err)
+        return
+    for key, value in _leaves(config):
+        if key.split(".")[0] == "hydra" or isinstance(value, str) and "${" in value:
+            continue
+        try:
+            check_value(key, value, expected_type(reference, key), repr(value))
+        except ConfigError as err:
+            raise ConfigError(
+                f"experiment={experiment} sets {err} (in the experiment's config file)"
+            ) from None
+
+
 def job_context(config: DictConfig | None = None) -> tuple[str, list[str], dict] | None:
     """(config name, command-line overrides, group choices) of a run: from `config.hydra` when given, else from
     the running job's HydraConfig; None outside Hydra (a config composed by a test and handed to train())."""
@@ -139,7 +195,9 @@ def job_context(config: DictConfig | None = None) -> tuple[str, list[str], dict]
     else:
         return None
     choices = OmegaConf.to_container(hydra.runtime.choices)
-    return str(hydra.job.config_name), list(hydra.overrides.task), choices
+    # a user's own config folder (hydra.searchpath=[file://...]) must be searched by every re-composition too
+    searchpath = [o for o in hydra.overrides.hydra if str(o).lstrip("+").startswith("hydra.searchpath=")]
+    return str(hydra.job.config_name), [*searchpath, *hydra.overrides.task], choices
 
 
 def check_config_types(config: DictConfig) -> None:
@@ -147,3 +205,4 @@ def check_config_types(config: DictConfig) -> None:
     context = job_context(config)
     if context is not None:
         check_override_types(config, *context)
+        check_experiment_types(config, *context)
