@@ -38,9 +38,14 @@ def _epochs(run: Path, seconds: list[float]) -> None:
 
 
 def _recipe(name: str = "dinh_gray", **kw) -> Recipe:
-    return Recipe(
-        name=name, seed="002", claim="61.36 %", claim_split="their split", epochs=30, sec_per_epoch=40, **kw
-    )
+    spec = {
+        "seed": "002",
+        "claim": "61.36 %",
+        "claim_split": "their split",
+        "epochs": 30,
+        "sec_per_epoch": 40,
+    }
+    return Recipe(name=name, **{**spec, **kw})
 
 
 def test_run_states_and_time_left(tmp_path):
@@ -109,6 +114,47 @@ def test_page_table_curves_and_csv(tmp_path):
     assert paths["curves"].stat().st_size > 10_000
     header = paths["csv"].read_text().splitlines()[0].split(",")
     assert {"public_test_acc", "public_test_acc_flip", "sec_per_epoch", "claim"} <= set(header)
+
+
+def test_a_run_folder_lost_with_its_machine_keeps_its_archived_row(tmp_path):
+    out, docs = tmp_path / "runs", tmp_path / "docs"
+    _epochs(out / "dinh_gray", [30.0, 34.0])
+    (out / "dinh_gray" / "metrics.json").write_text(json.dumps({"status": "completed", "best_val_acc": 0.5}))
+    (out / "dinh_gray" / "eval_none").mkdir()
+    (out / "dinh_gray" / "eval_none" / "metrics.json").write_text(json.dumps({"accuracy": 0.5612}))
+    launch = {"started": "2026-12-02T19:24:13", "commit": "abc1234", "cpu": "Xeon X", "avx512_bf16": True}
+    (out / "dinh_gray" / "reproduce.json").write_text(json.dumps({"launches": [launch]}))
+    write_page([_recipe()], out, docs, machine={"cpu": "first"}, command="cmd", notes="")
+    first = (docs / "fer2013.md").read_text()
+    assert "| 56.12 % |" in first and "| Xeon X, bf16 |" in first
+
+    # the next machine has no run folders: the row, its curve and its launches come from the archive,
+    # and the claim texts from the config of today
+    import shutil
+
+    shutil.rmtree(out)
+    write_page(
+        [_recipe(claim="62 %"), _recipe("kahar")],
+        out,
+        docs,
+        machine={"cpu": "second"},
+        command="cmd",
+        notes="",
+    )
+    second = (docs / "fer2013.md").read_text()
+    row = next(line for line in second.splitlines() if line.startswith("| `dinh_gray`"))
+    assert "| 62 % (their split) | 2 (30) | 50.00 % | 56.12 % | — | 32.0 |" in row and "Xeon X, bf16" in row
+    assert (
+        "| `kahar` |" in second and "`dinh_gray`: 2026-12-02T19:24:13 at commit `abc1234` on Xeon X" in second
+    )
+    kept = json.loads((docs / "fer2013" / "runs" / "dinh_gray" / "epoch_metrics.json").read_text())
+    assert [r["seconds"] for r in kept] == [30.0, 34.0]
+
+    # training the recipe again here replaces the archived row
+    _epochs(out / "dinh_gray", [50.0])
+    write_page([_recipe()], out, docs, machine={"cpu": "third"}, command="cmd", notes="")
+    third = (docs / "fer2013.md").read_text()
+    assert "| 1 (30) |" in third and "56.12 %" not in third
 
 
 def _tiny_fer2013(root: Path) -> Path:

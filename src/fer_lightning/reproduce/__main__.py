@@ -35,11 +35,11 @@ def reproduce(cfg: DictConfig) -> dict:
             "e.g. data_root=../shared/data/fer2013"
         )
     only = list(cfg.only) if cfg.get("only") else None
-    recipes = recipes_from_config(
+    configured = (
         OmegaConf.to_container(cfg.recipes, resolve=True),
         OmegaConf.to_container(cfg.gpu_recipes, resolve=True) if cfg.get("gpu_recipes") else None,
-        only,
     )
+    recipes = recipes_from_config(*configured, only)
     out_dir = Path(str(cfg.out_dir)).expanduser().resolve()
     common = [str(o) for o in cfg.get("common_overrides") or []]
     print(format_plan(recipes, out_dir), flush=True)
@@ -65,8 +65,9 @@ def reproduce(cfg: DictConfig) -> dict:
     notes_file = Path(str(cfg.notes_file)) if cfg.get("notes_file") else None
     notes = notes_file.read_text() if notes_file is not None and notes_file.is_file() else ""
     command = "python -m fer_lightning.reproduce " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # the page always lists every recipe: those outside `only` keep their runs' (or archived) rows
     paths = write_page(
-        recipes,
+        recipes_from_config(*configured, None),
         out_dir,
         Path(str(cfg.results_dir)).expanduser(),
         machine=machine_info(),

@@ -1,4 +1,10 @@
-"""The FER2013 results page: one row per recipe (claim vs measured), curves of every run, the machine."""
+"""The FER2013 results page: one row per recipe (claim vs measured), curves of every run, the machine.
+
+Run folders hold checkpoints and are never committed, so they do not outlive the machine that trained them. The
+page therefore keeps what it says about each run beside itself (`fer2013/runs/<recipe>/row.json` and the run's
+`epoch_metrics.json`): a recipe whose run folder is not on this machine keeps its archived row, with the machine
+that measured it, and a recipe trained or probed here replaces it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from fer_lightning.reproduce.plan import Recipe, epochs_done, read_json, run_state
-from fer_lightning.runtime.jsonio import atomic_path, write_text
+from fer_lightning.runtime.jsonio import atomic_path, write_json, write_text
 
 COLUMNS = [
     "recipe",
@@ -24,7 +30,21 @@ COLUMNS = [
     "sec_per_epoch",
     "total_min",
     "cpu_probe_sec_per_epoch",
+    "machine",
 ]
+
+
+def machine_label(info: dict | None) -> str | None:
+    """'<CPU model>, bf16|no bf16[, <GPU>]' of a machine_info() record."""
+    if not info:
+        return None
+    label = f"{info.get('cpu', 'unknown CPU')}, {'bf16' if info.get('avx512_bf16') else 'no bf16'}"
+    return label + (f", {info['gpu']}" if info.get("gpu") else "")
+
+
+def _run_machine(run_dir: Path, probe: dict) -> str | None:
+    launches = (read_json(run_dir / "reproduce.json") or {}).get("launches") or []
+    return machine_label(launches[-1] if launches else probe.get("machine"))
 
 
 def collect_row(recipe: Recipe, run_dir: Path) -> dict:
@@ -51,7 +71,41 @@ def collect_row(recipe: Recipe, run_dir: Path) -> dict:
         "sec_per_epoch": statistics.median(seconds) if seconds else None,
         "total_min": sum(seconds) / 60 if seconds else None,
         "cpu_probe_sec_per_epoch": probe.get("sec_per_epoch"),
+        "machine": _run_machine(run_dir, probe),
     }
+
+
+def has_measurements(recipe: Recipe, run_dir: Path) -> bool:
+    """Whether the run folder holds anything the page reports (epochs trained, or a probe of a GPU recipe)."""
+    if recipe.gpu:
+        return (run_dir / "cpu_probe.json").is_file()
+    return bool(epochs_done(run_dir))
+
+
+def current_row(recipe: Recipe, run_dir: Path, archive: Path) -> tuple[dict, list[dict]]:
+    """The recipe's row and epoch history: measured from its run folder when this machine has it (and then
+    archived under `archive`), else the archived ones (none yet: an empty row in state 'new')."""
+    if has_measurements(recipe, run_dir):
+        row, history = collect_row(recipe, run_dir), epochs_done(run_dir)
+        write_json(archive / "row.json", row)
+        write_json(archive / "epoch_metrics.json", history)
+        return row, history
+    kept = read_json(archive / "row.json")
+    if kept:
+        # the report's texts come from the config of today; the measurements from the archive
+        kept.update({k: getattr(recipe, a) for k, a in _RECIPE_FIELDS.items()})
+        kept.setdefault("machine", None)
+        return kept, epochs_done(archive)
+    return collect_row(recipe, run_dir), []
+
+
+_RECIPE_FIELDS = {
+    "recipe": "name",
+    "seed_report": "seed",
+    "claim": "claim",
+    "claim_split": "claim_split",
+    "report_epochs": "epochs",
+}
 
 
 def _pct(v) -> str:
@@ -68,8 +122,8 @@ def markdown_table(df: pd.DataFrame) -> str:
     """The page's main table: the report's claim beside the measured accuracy and the time it took."""
     head = (
         "| recipe | report | report's claim (its split) | epochs (report) | val acc (carved, best) | "
-        "PublicTest acc | + flip TTA | s / epoch (run) | s / epoch (probe) | total min |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
+        "PublicTest acc | + flip TTA | s / epoch (run) | s / epoch (probe) | total min | machine |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in df.to_dict("records"):
@@ -77,7 +131,7 @@ def markdown_table(df: pd.DataFrame) -> str:
             probe = _num(r["cpu_probe_sec_per_epoch"], ".0f")
             lines.append(
                 f"| `{r['recipe']}` | {r['seed_report']} | {r['claim']} ({r['claim_split']}) | — ({r['report_epochs']}) "
-                f"| needs a GPU | needs a GPU | needs a GPU | — | {probe} (CPU) | — |"
+                f"| needs a GPU | needs a GPU | needs a GPU | — | {probe} (CPU) | — | {r['machine'] or '—'} |"
             )
             continue
         epochs = f"{_num(r['epochs'], 'd')} ({r['report_epochs']})"
@@ -85,7 +139,7 @@ def markdown_table(df: pd.DataFrame) -> str:
             f"| `{r['recipe']}` | {r['seed_report']} | {r['claim']} ({r['claim_split']}) | {epochs} "
             f"| {_pct(r['best_val_acc'])} | {_pct(r['public_test_acc'])} | {_pct(r['public_test_acc_flip'])} "
             f"| {_num(r['sec_per_epoch'], '.1f')} | {_num(r['cpu_probe_sec_per_epoch'], '.0f')} "
-            f"| {_num(r['total_min'], '.1f')} |"
+            f"| {_num(r['total_min'], '.1f')} | {r['machine'] or '—'} |"
         )
     return head + "\n".join(lines) + "\n"
 
@@ -125,19 +179,26 @@ def write_page(
     recipes: list[Recipe], out_dir: Path, results_dir: Path, *, machine: dict, command: str, notes: str
 ) -> dict[str, Path]:
     """Write `fer2013.md`, `fer2013/report.csv` and `fer2013/curves.png` under results_dir."""
-    df = pd.DataFrame([collect_row(r, out_dir / r.name) for r in recipes], columns=COLUMNS)
     assets = results_dir / "fer2013"
+    rows = {r.name: current_row(r, out_dir / r.name, assets / "runs" / r.name) for r in recipes}
+    df = pd.DataFrame([row for row, _ in rows.values()], columns=COLUMNS)
     out = {"md": results_dir / "fer2013.md", "csv": assets / "report.csv", "curves": assets / "curves.png"}
     assets.mkdir(parents=True, exist_ok=True)
     with atomic_path(out["csv"]) as tmp:
         df.to_csv(tmp, index=False)
-    plot_run_curves({r.name: epochs_done(out_dir / r.name) for r in recipes if not r.gpu}, out["curves"])
+    plot_run_curves({r.name: rows[r.name][1] for r in recipes if not r.gpu}, out["curves"])
     machine_lines = "\n".join(f"- {k}: `{v}`" for k, v in machine.items())
     launches = []
     for r in recipes:
+        archived = assets / "runs" / r.name / "launches.json"
         record = read_json(out_dir / r.name / "reproduce.json") or {}
-        for launch in record.get("launches", []):
-            launches.append(f"- `{r.name}`: {launch.get('started')} at commit `{launch.get('commit')}`")
+        if record.get("launches"):
+            write_json(archived, record["launches"])
+        for launch in record.get("launches") or read_json(archived) or []:
+            launches.append(
+                f"- `{r.name}`: {launch.get('started')} at commit `{launch.get('commit')}` on "
+                f"{machine_label(launch)}"
+            )
     text = (
         "# FER2013: the seed reports' recipes, reproduced\n\n"
         "Every run trains on FER2013 `Training` less a stratified 10 % validation split carved from it "
@@ -152,7 +213,7 @@ def write_page(
         + "It trains (or resumes) each recipe, evaluates it and probes its speed; the trainings may run as several "
         "`only=[...]` invocations at once. The runs' trainings started (and resumed) as follows:\n\n"
         + ("\n".join(launches) or "- (no launch recorded)")
-        + f"\n\nThis page was written by `{command}` on:\n\n"
+        + f"\n\nThis page was last written by `{command}` on:\n\n"
         + machine_lines
         + "\n\nThe table's numbers are also in [`fer2013/report.csv`](fer2013/report.csv). s / epoch is the median "
         "wall time of a training epoch including its validation pass, as the run recorded it (on a shared machine it "
