@@ -15,11 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,trackers]'
 	touch $(STAMP)
 
+# Tests run in 2 processes of one thread each (pytest-xdist): much of the suite is starting Python and torch,
+# which one core does alone. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: install  ## run the whole test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 test-fast: install  ## skip the slow tests
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

@@ -32,7 +32,11 @@ FAST = [
     "callbacks.early_stopping=null",
 ]
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Under pytest-xdist (`make test` runs 2 workers) each worker gets one core: two workers at two threads each would
+# oversubscribe a 2-core machine, which slows a training far more than the parallelism gains.
+THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1))
+torch.set_num_threads(THREADS)
+os.environ["OMP_NUM_THREADS"] = str(THREADS)  # what the commands a test starts inherit
 
 
 def compose_config(config_name: str, overrides: list[str], run_dir: Path) -> DictConfig:
@@ -58,7 +62,7 @@ def train_cfg(tmp_path):
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
     """Run `python -m ...` as a user would, returning the CompletedProcess (stdout+stderr captured)."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "2", **(env or {})}
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(THREADS), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", *args],
         cwd=cwd or REPO,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FAST, REPO, compose_config, run_cli
+from conftest import FAST, REPO, THREADS, compose_config, run_cli
 
 from fer_lightning.bench import gpu_check
 from fer_lightning.bench.gpu_check import Options, Step
@@ -309,7 +309,7 @@ def test_summary_markdown_shows_every_figure_of_a_built_summary(tmp_path):
 @pytest.mark.slow  # a pytest subprocess that imports the whole stack
 def test_the_planned_gpu_test_command_skips_cleanly_on_this_machine(tmp_path):
     (step,) = gpu_check.plan(Options(only=("tests",)), tmp_path)
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": str(THREADS)}
     result = gpu_check.run_step(step, tmp_path / "logs", timeout_s=300, env=env)
     gpu_check.collect(step, result)
     assert result["status"] == "ok", Path(result["log"]).read_text()[-2000:]

@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from conftest import THREADS
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
@@ -58,7 +59,7 @@ def scratch(tmp_path, monkeypatch) -> Path:
     (tmp_path / "cwd").mkdir()
     monkeypatch.setenv("FER_ROOT", str(tmp_path / "root"))
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("OMP_NUM_THREADS", str(THREADS))
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     return tmp_path
 
