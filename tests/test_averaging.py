@@ -122,3 +122,36 @@ def test_ema_update_warms_up_then_holds_its_decay() -> None:
         before = avg.module[0].weight.clone()
         avg.update_parameters(net)
         assert torch.allclose(1 - avg.module[0].weight, (1 - before) * 0.9, atol=1e-6)
+
+
+def test_ema_every_n_steps_updates_on_every_nth_step_with_n_steps_of_decay(train_cfg) -> None:
+    from torch.optim.swa_utils import AveragedModel
+
+    cfg = train_cfg(
+        "callbacks=ema",
+        "callbacks.progress_bar=null",
+        "callbacks.early_stopping=null",
+        "callbacks.ema.every_n_steps=3",
+        "+trainer.limit_train_batches=5",
+        "trainer.max_epochs=2",
+        "callbacks.figures=null",
+        "test=false",
+    )
+    _, objects = train(cfg)
+    ema = next(c for c in objects["trainer"].callbacks if isinstance(c, EMA))
+    assert objects["trainer"].global_step == 10
+    # Lightning passes zero-based step indices: steps 0, 3, 6 and 9 of the 10 update the average
+    assert int(ema._average_model.n_averaged) == 4
+
+    # one update of every third step carries three steps' decay: 0.9 ** 3
+    net = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        net.weight.zero_()
+    avg = AveragedModel(net, **EMA(decay=0.9, warmup=False, every_n_steps=3)._kwargs)
+    avg.update_parameters(net)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    avg.update_parameters(net)
+    assert torch.allclose(avg.module.weight, torch.full((1, 2), 1 - 0.9**3))
+    with pytest.raises(ConfigError, match="callbacks.ema.every_n_steps"):
+        EMA(every_n_steps=0)
