@@ -47,6 +47,17 @@ def _run_machine(run_dir: Path, probe: dict) -> str | None:
     return machine_label(launches[-1] if launches else probe.get("machine"))
 
 
+def _report_fields(recipe: Recipe) -> dict:
+    """The row's columns that come from the recipe's config (the report and its claim), not from a run."""
+    return {
+        "recipe": recipe.name,
+        "seed_report": recipe.seed,
+        "claim": recipe.claim,
+        "claim_split": recipe.claim_split,
+        "report_epochs": recipe.epochs,
+    }
+
+
 def collect_row(recipe: Recipe, run_dir: Path) -> dict:
     """Everything the page says about one recipe, read from the files its runs saved."""
     metrics = read_json(run_dir / "metrics.json") or {}
@@ -58,13 +69,9 @@ def collect_row(recipe: Recipe, run_dir: Path) -> dict:
     }
     probe = read_json(run_dir / "cpu_probe.json") or {}
     return {
-        "recipe": recipe.name,
-        "seed_report": recipe.seed,
-        "claim": recipe.claim,
-        "claim_split": recipe.claim_split,
+        **_report_fields(recipe),
         "state": "needs a GPU" if recipe.gpu else run_state(run_dir),
         "epochs": len(rows) if rows else None,
-        "report_epochs": recipe.epochs,
         "best_val_acc": metrics.get("best_val_acc"),
         "public_test_acc": evals["none"],
         "public_test_acc_flip": evals["flip"],
@@ -93,19 +100,10 @@ def current_row(recipe: Recipe, run_dir: Path, archive: Path) -> tuple[dict, lis
     kept = read_json(archive / "row.json")
     if kept:
         # the report's texts come from the config of today; the measurements from the archive
-        kept.update({k: getattr(recipe, a) for k, a in _RECIPE_FIELDS.items()})
+        kept.update(_report_fields(recipe))
         kept.setdefault("machine", None)
         return kept, epochs_done(archive)
     return collect_row(recipe, run_dir), []
-
-
-_RECIPE_FIELDS = {
-    "recipe": "name",
-    "seed_report": "seed",
-    "claim": "claim",
-    "claim_split": "claim_split",
-    "report_epochs": "epochs",
-}
 
 
 def _pct(v) -> str:

@@ -166,9 +166,8 @@ def check_experiment_types(config: DictConfig, config_name: str, overrides: list
     ]
     try:
         reference = compose(config_name=config_name, overrides=keep + picks)
-    except (
-        Exception
-    ) as err:  # an option the experiment adds beyond the defaults list: nothing to compare with
+    except Exception as err:
+        # an option the experiment adds beyond the defaults list: nothing to compare with
         log.debug("experiment=%s: no reference config to check its values against (%s)", experiment, err)
         return
     for key, value in _leaves(config):
