@@ -256,6 +256,33 @@ def test_resnet18_stem_follows_the_image_size():
         on_meta("resnet18", stem="tiny")
 
 
+def test_fast_resnet_stem_is_optional():
+    # stem_channels=None: the first stage's conv reads the image, so one 3x3 conv runs at full resolution, not two
+    with_stem = on_meta("fast_resnet", stem_channels=32, channels=[32, 64, 128], blocks=[1, 2, 2])
+    without = on_meta("fast_resnet", stem_channels=None, channels=[32, 64, 128], blocks=[1, 2, 2])
+    first = without.features[0][0]
+    assert isinstance(first, nn.Conv2d) and (first.in_channels, first.out_channels) == (1, 32)
+    # the prep conv's 3x3 1->32 weights + its BN, and the first stage conv reading 32 instead of 1 channel
+    assert count_params(with_stem) - count_params(without) == (9 * 32 + 2 * 32) + 9 * 32 * 32 - 9 * 32
+    assert count_macs(without, (1, 48, 48)) < count_macs(with_stem, (1, 48, 48))
+    net = create_model("fast_resnet", stem_channels=None, channels=[8, 16], blocks=[1, 0], image_size=16)
+    assert net(torch.rand(2, 1, 16, 16)).shape == (2, 7)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"channels": [32, 64], "blocks": [1]}, r"model\.channels=\[32, 64\] and model\.blocks=\[1\]"),
+        ({"stem_channels": 0}, r"model\.stem_channels=0 must be a positive integer, or null"),
+        ({"blocks": [1, -1, 1]}, r"model\.blocks=.*non-negative"),
+        ({"image_size": 4}, r"data\.image_size=4 is too small for 3 pooling stages"),
+    ],
+)
+def test_fast_resnet_rejects_bad_shapes(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        create_model("fast_resnet", **kwargs)
+
+
 def test_resnet18_pretrained_offline_says_how_to_fix_it(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 

@@ -14,6 +14,11 @@ from fer_lightning.models.registry import register_model
 DEFAULT_DROPOUT = 0.2
 
 
+def _bad(value: object, least: int) -> bool:
+    # bool is an int subclass: `true` in a config must not pass as 1
+    return isinstance(value, bool) or not isinstance(value, int) or value < least
+
+
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
     # no conv bias: the batch norm that follows has its own shift
     return nn.Sequential(
@@ -45,41 +50,40 @@ def fast_resnet(
     num_classes: int,
     image_size: int,
     dropout: float | None,
-    stem_channels: int = 32,
-    channels: Sequence[int] = (64, 128, 256),
-    blocks: Sequence[int] = (1, 1, 1),
+    stem_channels: int | None = 32,
+    channels: Sequence[int] = (32, 64, 128),
+    blocks: Sequence[int] = (1, 2, 2),
 ) -> nn.Module:
     """Prep conv at full resolution, then per stage: 3x3 conv to the stage width, 2x2 max-pool, `blocks[i]` residual
     blocks; global average pooling, dropout, linear.
 
-    Channels are multiples of 32 so the convolutions map onto the CPU's bf16 tile kernels (oneDNN/AMX) without
-    padding; the first pool comes after one conv at 48x48, where most of a face's detail is. With the defaults:
-    48 -> 24 -> 12 -> 6, 1,940,199 parameters and 0.26 GMACs per face (`python -m fer_lightning.models`).
+    Channels are multiples of 32 so the convolutions map onto the CPU's bf16 kernels without padding. The defaults
+    (32-64-128 channels, blocks 1-2-2) were chosen on FER2013 by 20-minute runs on a 2-core CPU
+    (docs/results/fer2013_fast.md): a narrow network that sees the data ~20 times beat a 4x wider one that sees it
+    ~10 times. 48 -> 24 -> 12 -> 6, 860,455 parameters and 0.096 GMACs per face (`python -m fer_lightning.models`).
     """
     if len(channels) != len(blocks) or not channels:
         raise ConfigError(
             f"model.channels={list(channels)} and model.blocks={list(blocks)} must be non-empty and of equal length "
             "(one entry per stage)"
         )
-    for key, values in (
-        ("model.channels", channels),
-        ("model.blocks", blocks),
-        ("model.stem_channels", [stem_channels]),
-    ):
-        if any(
-            isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "model.blocks" else 1)
-            for v in values
-        ):
-            raise ConfigError(
-                f"{key}={values!r} must hold {'non-negative' if key == 'model.blocks' else 'positive'} integers"
-            )
+    if any(_bad(v, 1) for v in channels):
+        raise ConfigError(f"model.channels={list(channels)!r} must hold positive integers")
+    if any(_bad(v, 0) for v in blocks):
+        raise ConfigError(f"model.blocks={list(blocks)!r} must hold non-negative integers")
+    if stem_channels is not None and _bad(stem_channels, 1):
+        raise ConfigError(
+            f"model.stem_channels={stem_channels!r} must be a positive integer, or null for no prep conv"
+        )
     if image_size < 2 ** len(channels):
         raise ConfigError(
             f"model=fast_resnet: data.image_size={image_size} is too small for {len(channels)} pooling stages "
             f"(needs at least {2 ** len(channels)})"
         )
-    layers: list[nn.Module] = [_conv_bn_relu(in_channels, stem_channels)]
-    width = stem_channels
+    # stem_channels=None: no prep conv; the first stage's conv reads the image (one 3x3 conv at full resolution
+    # instead of two, which is where a CPU spends most of the step)
+    layers: list[nn.Module] = [] if stem_channels is None else [_conv_bn_relu(in_channels, stem_channels)]
+    width = in_channels if stem_channels is None else stem_channels
     for out, n in zip(channels, blocks, strict=True):
         layers += [_conv_bn_relu(width, out), nn.MaxPool2d(2), *(Residual(out) for _ in range(n))]
         width = out
