@@ -20,6 +20,17 @@ def check_choice(value: object, allowed: Iterable[str], key: str, note: str = ""
     return str(value)
 
 
+def is_int_at_least(value: object, least: int) -> bool:
+    """True when `value` is an integer of at least `least`; a bool is not one (`true` in a config must not pass as 1)."""
+    return not isinstance(value, bool) and isinstance(value, int) and value >= least
+
+
+def check_positive_int(key: str, value: object, note: str = "") -> None:
+    """Raise a ConfigError unless `value` is an integer above zero."""
+    if not is_int_at_least(value, 1):
+        raise ConfigError(f"{key}={value!r} must be a positive integer{note}")
+
+
 def check_positive(key: str, value: object) -> None:
     """Raise a ConfigError unless `value` is a number above zero."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -34,8 +45,7 @@ def check_fraction(key: str, value: object, note: str = "") -> None:
 
 def check_image_size(size: object) -> None:
     """The `data.image_size` rule: a whole number of pixels per side, above zero."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ConfigError(f"data.image_size={size!r} must be a positive integer (pixels per side)")
+    check_positive_int("data.image_size", size, " (pixels per side)")
 
 
 def check_channels(channels: object) -> None:

@@ -22,6 +22,7 @@ import torch
 from pytorch_lightning.callbacks import EMAWeightAveraging, WeightAveraging
 from pytorch_lightning.trainer.states import TrainerFn
 
+from fer_lightning.config_checks import check_positive_int
 from fer_lightning.errors import ConfigError
 
 
@@ -122,8 +123,7 @@ class EMA(_AveragingFixes, EMAWeightAveraging):
     ) -> None:
         if not 0.0 < decay < 1.0:
             raise ConfigError(f"callbacks.ema.decay={decay} must lie in (0, 1)")
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
-            raise ConfigError(f"callbacks.ema.every_n_steps={every_n_steps!r} must be an integer >= 1")
+        check_positive_int("callbacks.ema.every_n_steps", every_n_steps)
         # Lightning's EMA __init__ always passes its own avg_fn and AveragedModel takes only one of avg_fn and
         # multi_avg_fn: set up the base class with ours, then the attributes EMAWeightAveraging.should_update reads.
         WeightAveraging.__init__(self, multi_avg_fn=ema_update_fn(decay**every_n_steps, warmup))

@@ -7,16 +7,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fer_lightning.config_checks import check_positive_int, is_int_at_least
 from fer_lightning.errors import ConfigError
 from fer_lightning.models.layers import set_dropout
 from fer_lightning.models.registry import register_model
 
 DEFAULT_DROPOUT = 0.2
-
-
-def _bad(value: object, least: int) -> bool:
-    # bool is an int subclass: `true` in a config must not pass as 1
-    return isinstance(value, bool) or not isinstance(value, int) or value < least
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -67,14 +63,12 @@ def fast_resnet(
             f"model.channels={list(channels)} and model.blocks={list(blocks)} must be non-empty and of equal length "
             "(one entry per stage)"
         )
-    if any(_bad(v, 1) for v in channels):
+    if not all(is_int_at_least(v, 1) for v in channels):
         raise ConfigError(f"model.channels={list(channels)!r} must hold positive integers")
-    if any(_bad(v, 0) for v in blocks):
+    if not all(is_int_at_least(v, 0) for v in blocks):
         raise ConfigError(f"model.blocks={list(blocks)!r} must hold non-negative integers")
-    if stem_channels is not None and _bad(stem_channels, 1):
-        raise ConfigError(
-            f"model.stem_channels={stem_channels!r} must be a positive integer, or null for no prep conv"
-        )
+    if stem_channels is not None:
+        check_positive_int("model.stem_channels", stem_channels, ", or null for no prep conv")
     if image_size < 2 ** len(channels):
         raise ConfigError(
             f"model=fast_resnet: data.image_size={image_size} is too small for {len(channels)} pooling stages "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from fer_lightning.config_checks import check_positive_int
 from fer_lightning.errors import ConfigError
 from fer_lightning.models.layers import ConvClassifier, InceptionModule, conv_block, set_dropout
 from fer_lightning.models.registry import register_model
@@ -36,8 +37,7 @@ def inception(
     because seed 001 found it better than ReLU for this network.
     """
     for name, value in (("stem_channels", stem_channels), ("depth", depth), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"model.{name}={value!r} must be a positive integer")
+        check_positive_int(f"model.{name}", value)
     if image_size < 2**depth:
         raise ConfigError(
             f"model=inception with model.depth={depth} halves the image {depth} times, so it needs "

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from torch import nn
 
-from fer_lightning.config_checks import check_choice
+from fer_lightning.config_checks import check_choice, check_positive_int
 from fer_lightning.errors import ConfigError
 from fer_lightning.models.layers import (
     ACTIVATIONS,
@@ -77,9 +77,7 @@ def _settings(
         raise ConfigError(f"{key}.{required} is required (a positive integer)")
     merged = {**defaults, **raw}
     for name in _POSITIVE_INTS:
-        value = merged.get(name, 1)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{key}.{name}={value!r} must be a positive integer")
+        check_positive_int(f"{key}.{name}", merged.get(name, 1))
     slope = merged.get("negative_slope", 0.0)
     if isinstance(slope, bool) or not isinstance(slope, int | float):
         raise ConfigError(f"{key}.negative_slope={slope!r} must be a number (leaky_relu's slope for x < 0)")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from fer_lightning.errors import ConfigError
+from fer_lightning.config_checks import check_positive_int
 from fer_lightning.models.layers import ConvClassifier, conv_block, feature_shape, linear_block, set_dropout
 from fer_lightning.models.registry import register_model
 
@@ -39,8 +39,7 @@ def vgg_fer(
     here (two layers of 1024, about 10.4 M parameters in all at 1x48x48) is our choice so it trains on modest
     hardware; widen it with `model.fc_features=[4096,4096]`.
     """
-    if isinstance(convs_per_stage, bool) or not isinstance(convs_per_stage, int) or convs_per_stage < 1:
-        raise ConfigError(f"model.convs_per_stage={convs_per_stage!r} must be a positive integer")
+    check_positive_int("model.convs_per_stage", convs_per_stage)
     layers, channels = [], in_channels
     for i, out in enumerate(stages):
         for j in range(convs_per_stage):
