@@ -1,7 +1,8 @@
 """Batch augmentation ops that draw their random parameters per sample and run vectorised on the batch's device.
 
 Every op is an ``nn.Module`` whose ``forward(x, generator=None)`` takes float images ``[B, C, H, W]``
-in ``[0, 1]`` and returns a tensor of the same shape and dtype. Random parameters come from
+in ``[0, 1]`` and returns a tensor of the same shape and dtype, except :class:`RandomCrop`, which
+returns smaller images (training at a lower resolution than validation and test). Random parameters come from
 ``generator`` (a ``torch.Generator`` on ``x``'s device) or from the global RNG when it is ``None``.
 
 Geometric ops (:class:`GeometricOp` subclasses) describe themselves as one 3x3 forward matrix per
@@ -33,6 +34,7 @@ __all__ = [
     "GeometricOp",
     "HorizontalFlip",
     "RandomAffine",
+    "RandomCrop",
     "RandomErasing",
     "RandomResizedCrop",
     "RandomRotation",
@@ -497,6 +499,42 @@ class ReflectPadCrop(GeometricOp):
 
     def extra_repr(self) -> str:
         return f"pad={self.pad}, " + super().extra_repr()
+
+
+class RandomCrop(nn.Module):
+    """Per-sample random ``size`` x ``size`` window at whole-pixel offsets: training images smaller than the data.
+
+    The classic FER2013 recipe: train on random 44x44 crops of the 48x48 faces, evaluate on the whole face (or
+    ``tta=tencrop``). Faces keep their scale in pixels, so a network that ends in global average pooling
+    (``fast_resnet``, ``inception``, ``resnet18``, ``timm``) evaluates the full image with the same weights, and
+    each training step costs about (size/48)^2 of a full-size one. Networks that flatten a fixed-size feature
+    map cannot take it. Put it last among the geometric ops: it changes the image size, so ops after it see the
+    crop.
+    """
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"RandomCrop size must be a positive integer (pixels), got {size!r}")
+        self.size = size
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Cut one window per sample; the offsets are uniform over the positions that fit."""
+        n, c, h, w = x.shape
+        if self.size > min(h, w):
+            raise ConfigError(f"RandomCrop size={self.size} is larger than the {h}x{w} images it gets")
+        dev = x.device
+        top = torch.randint(0, h - self.size + 1, (n, 1), generator=generator, device=dev)
+        left = torch.randint(0, w - self.size + 1, (n, 1), generator=generator, device=dev)
+        steps = torch.arange(self.size, device=dev).view(1, -1)
+        rows, cols = top + steps, left + steps  # [n, size] each
+        batch = torch.arange(n, device=dev).view(n, 1, 1)
+        # advanced indexing moves the channel dim last: [n, size, size, c]
+        out = x.permute(0, 2, 3, 1)[batch, rows.unsqueeze(2), cols.unsqueeze(1)]
+        return out.permute(0, 3, 1, 2).contiguous()
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from fer_lightning.augment.mixing import BatchMix
-from fer_lightning.augment.ops import GeometricOp, RandomErasing, compose, warp
+from fer_lightning.augment.ops import GeometricOp, RandomCrop, RandomErasing, compose, warp
 from fer_lightning.errors import ConfigError
 
 
@@ -26,8 +26,11 @@ class Augment(nn.Module):
             fill and interpolation, by multiplying their matrices. The random draws are the same
             as unfused; the image is interpolated once instead of once per op, which keeps it
             sharper and fills from the original image rather than from an already-cropped one.
+        crop_size: train on random ``crop_size`` x ``crop_size`` windows (a
+            :class:`~fer_lightning.augment.ops.RandomCrop` after the ops) while validation and test see
+            the whole image; None (the default) keeps the full size. For networks that end in global pooling.
         erasing_p: probability of a :class:`~fer_lightning.augment.ops.RandomErasing` after the ops
-            (torchvision's defaults otherwise); 0 adds none. Any preset can switch it on.
+            (and the crop; torchvision's defaults otherwise); 0 adds none. Any preset can switch it on.
         mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob: batch mixing (see
             :class:`~fer_lightning.augment.mixing.BatchMix`); both alphas 0 (the default) leave batches unmixed.
     """
@@ -37,6 +40,7 @@ class Augment(nn.Module):
         ops: Iterable[nn.Module] | None = None,
         noise_std: float = 0.0,
         fuse_geometric: bool = True,
+        crop_size: int | None = None,
         erasing_p: float = 0.0,
         mixup_alpha: float = 0.0,
         cutmix_alpha: float = 0.0,
@@ -47,6 +51,11 @@ class Augment(nn.Module):
         ops = list(ops) if ops is not None else []
         if not 0.0 <= float(erasing_p) <= 1.0:
             raise ConfigError(f"augment.erasing_p={erasing_p} must lie in [0, 1] (0 turns it off)")
+        if crop_size is not None:
+            try:
+                ops.append(RandomCrop(crop_size))
+            except ConfigError as err:
+                raise ConfigError(f"augment.crop_size: {err} (null keeps the full image)") from None
         if float(erasing_p) > 0:
             ops.append(RandomErasing(p=float(erasing_p)))
         self.ops = nn.ModuleList(ops)

@@ -1,0 +1,110 @@
+"""`augment.crop_size` / `RandomCrop`: train on random windows, evaluate on the whole image."""
+
+from __future__ import annotations
+
+import glob
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from fer_lightning.augment import Augment, RandomCrop
+from fer_lightning.errors import ConfigError
+from fer_lightning.train import train
+
+
+def gen(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed``."""
+    return torch.Generator().manual_seed(seed)
+
+
+def numbered(n: int = 64, size: int = 8) -> torch.Tensor:
+    """Images whose every pixel holds its own (row, column) as row * 100 + column."""
+    grid = torch.arange(size).view(-1, 1) * 100 + torch.arange(size).view(1, -1)
+    return grid.float().expand(n, 1, size, size).clone()
+
+
+def test_each_sample_gets_an_exact_window_at_its_own_offset() -> None:
+    x = numbered()
+    out = RandomCrop(5)(x, generator=gen(0))
+    assert out.shape == (64, 1, 5, 5)
+    top, left = (out[:, 0, 0, 0] // 100).long(), (out[:, 0, 0, 0] % 100).long()
+    for i in range(64):  # a copy of the pixels, no resampling
+        assert torch.equal(out[i, 0], x[i, 0, top[i] : top[i] + 5, left[i] : left[i] + 5])
+    # offsets are drawn per sample and cover every position that fits (0..3 on each axis)
+    assert set(top.tolist()) == set(range(4)) and set(left.tolist()) == set(range(4))
+
+
+def test_the_draw_follows_the_generator_and_keeps_channels_apart() -> None:
+    x = torch.rand(16, 3, 12, 12, generator=gen(1))
+    a, b = RandomCrop(9)(x, generator=gen(2)), RandomCrop(9)(x, generator=gen(2))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, RandomCrop(9)(x, generator=gen(3)))
+    # all three channels of a sample come from the same window
+    for c in range(3):
+        single = RandomCrop(9)(x[:, c : c + 1], generator=gen(2))
+        assert torch.equal(a[:, c : c + 1], single)
+    assert torch.equal(RandomCrop(12)(x, generator=gen(4)), x)  # the full size is the identity
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "44"])
+def test_bad_sizes_are_refused(bad) -> None:
+    with pytest.raises(ConfigError, match="positive integer"):
+        RandomCrop(bad)
+
+
+def test_a_window_larger_than_the_image_names_both_sizes() -> None:
+    with pytest.raises(ConfigError, match=r"size=50 .* 48x48"):
+        RandomCrop(50)(torch.rand(2, 1, 48, 48))
+
+
+@pytest.mark.parametrize("preset", sorted(glob.glob("src/fer_lightning/conf/augment/*.yaml")))
+def test_every_preset_has_the_switch_off_and_can_turn_it_on(preset) -> None:
+    cfg = OmegaConf.load(preset)
+    assert cfg.crop_size is None
+    assert not any(isinstance(op, RandomCrop) for op in instantiate(cfg).ops)
+    cfg.crop_size = 40
+    cfg.erasing_p = 1.0
+    aug = instantiate(cfg)
+    # after the preset's ops, before erasing (which then erases inside the crop)
+    assert isinstance(aug.ops[-2], RandomCrop) and aug.ops[-2].size == 40
+    assert aug(torch.rand(4, 1, 48, 48), generator=gen(5)).shape == (4, 1, 40, 40)
+
+
+def test_a_bad_crop_size_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"augment\.crop_size"):
+        Augment(ops=[], crop_size=0)
+
+
+def test_training_sees_crops_and_validation_the_whole_face(train_cfg, monkeypatch) -> None:
+    from fer_lightning import build
+
+    cfg = train_cfg("model=fast_resnet", "augment.crop_size=40", "debug=fdr")
+    seen: dict[bool, set] = {True: set(), False: set()}  # input shapes by the network's training flag
+    real_build_net = build.build_net
+
+    def spying_build_net(c):
+        net = real_build_net(c)
+        net.register_forward_pre_hook(lambda m, args: seen[m.training].add(tuple(args[0].shape)))
+        return net
+
+    monkeypatch.setattr(build, "build_net", spying_build_net)
+    metrics, objects = train(cfg)
+    assert seen[True] == {(64, 1, 40, 40)}
+    # the build-time check runs one 40x40 face in eval mode; validation and test batches are whole faces
+    assert (1, 1, 40, 40) in seen[False]
+    assert {shape[-2:] for shape in seen[False] if shape[0] > 1} == {(48, 48)}
+    assert objects["trainer"].global_step == 1 and "test/acc" in metrics
+
+
+def test_a_network_that_cannot_take_the_crop_fails_before_training(train_cfg) -> None:
+    cfg = train_cfg("model=paper/dinh_gray", "augment.crop_size=40", "debug=fdr")
+    with pytest.raises(ConfigError, match=r"augment\.crop_size=40: model=.*dinh_gray.* global pooling"):
+        train(cfg)
+
+
+def test_a_crop_larger_than_the_images_fails_before_training(train_cfg) -> None:
+    cfg = train_cfg("model=fast_resnet", "augment.crop_size=56", "debug=fdr")
+    with pytest.raises(ConfigError, match=r"augment\.crop_size=56 is larger than data\.image_size=48"):
+        train(cfg)
