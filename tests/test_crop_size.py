@@ -77,11 +77,11 @@ def test_a_bad_crop_size_names_the_key() -> None:
         Augment(ops=[], crop_size=0)
 
 
-def test_training_sees_crops_and_validation_the_whole_face(train_cfg, monkeypatch) -> None:
+def test_training_sees_random_crops_and_evaluation_the_centre_crop(train_cfg, monkeypatch) -> None:
     from fer_lightning import build
 
     cfg = train_cfg("model=fast_resnet", "augment.crop_size=40", "debug=fdr")
-    seen: dict[bool, set] = {True: set(), False: set()}  # input shapes by the network's training flag
+    seen: dict[bool, set] = {True: set(), False: set()}  # what reaches the network, by its training flag
     real_build_net = build.build_net
 
     def spying_build_net(c):
@@ -92,10 +92,39 @@ def test_training_sees_crops_and_validation_the_whole_face(train_cfg, monkeypatc
     monkeypatch.setattr(build, "build_net", spying_build_net)
     metrics, objects = train(cfg)
     assert seen[True] == {(64, 1, 40, 40)}
-    # the build-time check runs one 40x40 face in eval mode; validation and test batches are whole faces
-    assert (1, 1, 40, 40) in seen[False]
-    assert {shape[-2:] for shape in seen[False] if shape[0] > 1} == {(48, 48)}
+    # the data gives 48x48 faces to validation and test; the network's eval-mode crop cuts them to 40x40
+    assert {shape[-2:] for shape in seen[False]} == {(40, 40)}
     assert objects["trainer"].global_step == 1 and "test/acc" in metrics
+
+
+def test_the_network_and_its_checkpoint_score_the_centre_window(train_cfg) -> None:
+    from fer_lightning.build import build_net, load_classifier
+
+    cfg = train_cfg("model=fast_resnet", "augment.crop_size=40", "trainer.max_epochs=1")
+    net = build_net(cfg).eval()
+    x = torch.rand(3, 1, 48, 48, generator=gen(6))
+    with torch.no_grad():
+        assert torch.equal(net(x), net(x[..., 4:44, 4:44].contiguous()))
+        assert not torch.equal(net(x), net(x[..., :40, :40].contiguous()))
+    _, objects = train(cfg)
+    module, _ = load_classifier(objects["trainer"].checkpoint_callback.best_model_path)
+    with torch.no_grad():
+        assert torch.equal(module.net(x), module.net(x[..., 4:44, 4:44].contiguous()))
+    # without crops the network sees what it is given
+    plain = build_net(train_cfg("model=fast_resnet")).eval()
+    with torch.no_grad():
+        assert not torch.equal(plain(x), plain(x[..., 4:44, 4:44].contiguous()))
+
+
+def test_a_randomcrop_listed_in_the_ops_counts_too(train_cfg) -> None:
+    from fer_lightning.build import training_crop_size
+
+    cfg = train_cfg(
+        "model=fast_resnet", "augment.ops=[{_target_:fer_lightning.augment.ops.RandomCrop,size:36}]"
+    )
+    assert training_crop_size(cfg) == 36
+    assert training_crop_size(train_cfg("augment.crop_size=44")) == 44
+    assert training_crop_size(train_cfg()) is None
 
 
 def test_a_network_that_cannot_take_the_crop_fails_before_training(train_cfg) -> None:

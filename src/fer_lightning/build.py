@@ -13,7 +13,7 @@ from hydra.utils import get_class
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.augment.ops import RandomCrop
+from fer_lightning.augment.ops import RandomCrop, center_crop
 from fer_lightning.data.datamodule import InMemoryDataModule
 from fer_lightning.errors import ConfigError, FERError
 from fer_lightning.module.classifier import FERClassifier
@@ -47,6 +47,7 @@ def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
 def build_net(cfg: DictConfig) -> torch.nn.Module:
     """Instantiate the network, optionally warm-started from another run's checkpoint (`init_from`)."""
     net = instantiate(cfg.model, _convert_="partial")
+    crop_in_eval(net, cfg)
     if cfg.get("init_from"):
         load_pretrained_weights(
             net,
@@ -86,6 +87,36 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: torch.nn.
         # of compiled and eager runs are interchangeable.
         module.net.compile()
     return module
+
+
+def training_crop_size(cfg: DictConfig) -> int | None:
+    """The size of the run's training crops: `augment.crop_size`, else a RandomCrop listed in `augment.ops`."""
+    augment = cfg.get("augment") or {}
+    if augment.get("crop_size") is not None:
+        return int(augment.crop_size)
+    sizes = [
+        op.get("size")
+        for op in augment.get("ops") or []
+        if str(op.get("_target_", "")).endswith(".RandomCrop")
+    ]
+    return int(sizes[-1]) if sizes else None
+
+
+def crop_in_eval(net: torch.nn.Module, cfg: DictConfig) -> None:
+    """Make `net` see the centre crop of larger images in eval mode when the run trains on crops.
+
+    Validation, test, `eval`, `predict` and exports then score the view the network was trained on (the
+    whole 48x48 face scored 7 points lower on FER2013 for a 44x44-trained `fast_resnet`). A forward
+    pre-hook, so the state_dict keys stay those of the plain network, and tracing exports bake it in.
+    """
+    size = training_crop_size(cfg)
+    if size is None:
+        return
+
+    def crop(module: torch.nn.Module, args: tuple) -> tuple | None:
+        return None if module.training else (center_crop(args[0], size), *args[1:])
+
+    net.register_forward_pre_hook(crop)
 
 
 def check_crop_fits(datamodule: InMemoryDataModule, net: torch.nn.Module, *, model_name: str) -> None:
@@ -215,6 +246,7 @@ def load_classifier(ckpt_path: str | Path, map_location: str = "cpu") -> tuple[F
         )
     cfg = OmegaConf.create(config)
     net = instantiate(_without_pretrained_weights(cfg.model), _convert_="partial")
+    crop_in_eval(net, cfg)
     module = FERClassifier(
         net,
         optimizer=None,

@@ -41,6 +41,7 @@ __all__ = [
     "RandomWarp",
     "RandomZoom",
     "ReflectPadCrop",
+    "center_crop",
     "compose",
     "invert",
     "warp",
@@ -504,12 +505,10 @@ class ReflectPadCrop(GeometricOp):
 class RandomCrop(nn.Module):
     """Per-sample random ``size`` x ``size`` window at whole-pixel offsets: training images smaller than the data.
 
-    The classic FER2013 recipe: train on random 44x44 crops of the 48x48 faces, evaluate on the whole face (or
-    ``tta=tencrop``). Faces keep their scale in pixels, so a network that ends in global average pooling
-    (``fast_resnet``, ``inception``, ``resnet18``, ``timm``) evaluates the full image with the same weights, and
-    each training step costs about (size/48)^2 of a full-size one. Networks that flatten a fixed-size feature
-    map cannot take it. Put it last among the geometric ops: it changes the image size, so ops after it see the
-    crop.
+    The classic FER2013 recipe: train on random 44x44 crops of the 48x48 faces, evaluate on the centre 44x44
+    crop (``augment.crop_size`` makes the network do that itself in eval mode, see ``fer_lightning.build``).
+    Each training step costs about (size/48)^2 of a full-size one. Put it last among the geometric ops: it
+    changes the image size, so ops after it see the crop.
     """
 
     def __init__(self, size: int) -> None:
@@ -535,6 +534,15 @@ class RandomCrop(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
+
+
+def center_crop(x: Tensor, size: int) -> Tensor:
+    """The centre ``size`` x ``size`` window of images ``[..., H, W]``; smaller images are returned as they are."""
+    h, w = x.shape[-2:]
+    if h <= size and w <= size:
+        return x
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return x[..., top : top + size, left : left + size]
 
 
 # ----------------------------------------------------------------------------------------------
