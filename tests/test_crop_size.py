@@ -137,3 +137,17 @@ def test_a_crop_larger_than_the_images_fails_before_training(train_cfg) -> None:
     cfg = train_cfg("model=fast_resnet", "augment.crop_size=56", "debug=fdr")
     with pytest.raises(ConfigError, match=r"augment\.crop_size=56 is larger than data\.image_size=48"):
         train(cfg)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_exports_keep_the_centre_crop(train_cfg, tmp_path, fmt) -> None:
+    from fer_lightning.build import build_net
+    from fer_lightning.inference.model_export import export_onnx, export_torchscript, run_exported
+
+    net = build_net(train_cfg("model=fast_resnet", "augment.crop_size=40")).eval()
+    x = torch.rand(2, 1, 48, 48, generator=gen(11))
+    export = export_onnx if fmt == "onnx" else export_torchscript
+    path = export(net, tmp_path / f"net.{fmt}", x)
+    with torch.no_grad():
+        expected = net(x[..., 4:44, 4:44].contiguous())
+    torch.testing.assert_close(run_exported(path, fmt, x), expected, atol=1e-4, rtol=1e-4)
