@@ -1,4 +1,4 @@
-"""`augment.crop_size` / `RandomCrop`: train on random windows, evaluate on the whole image."""
+"""`augment.crop_size` / `RandomCrop`: train on random windows, evaluate on the centre window."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from hydra.utils import get_class
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.augment.ops import RandomCrop, center_crop
+from fer_lightning.augment.ops import center_crop
 from fer_lightning.data.datamodule import InMemoryDataModule
 from fer_lightning.errors import ConfigError, FERError
 from fer_lightning.module.classifier import FERClassifier
@@ -62,7 +62,7 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule, net: torch.nn.
     """Wrap the network in the classifier with the configured optimizer and scheduler."""
     check_arguments(cfg.get("optimizer"), "optimizer")
     check_arguments((cfg.get("scheduler") or {}).get("scheduler"), "scheduler.scheduler")
-    check_crop_fits(datamodule, net, model_name=str((cfg.get("model") or {}).get("name", "?")))
+    check_crop_fits(cfg, datamodule, net)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     options = OmegaConf.to_container(cfg.module, resolve=True)
     module_class = get_class(options.pop("_target_"))
@@ -119,16 +119,15 @@ def crop_in_eval(net: torch.nn.Module, cfg: DictConfig) -> None:
     net.register_forward_pre_hook(crop)
 
 
-def check_crop_fits(datamodule: InMemoryDataModule, net: torch.nn.Module, *, model_name: str) -> None:
+def check_crop_fits(cfg: DictConfig, datamodule: InMemoryDataModule, net: torch.nn.Module) -> None:
     """A ConfigError now, not at the first training step, when a training crop cannot be made or fed to `net`."""
-    augment = getattr(datamodule, "augment", None)
-    crops = [op.size for op in (augment.ops if augment is not None else []) if isinstance(op, RandomCrop)]
-    if not crops:
+    size = training_crop_size(cfg)
+    if size is None:
         return
-    size, full = crops[-1], datamodule.image_size
-    if any(c > full for c in crops):
+    full = datamodule.image_size
+    if size > full:
         raise ConfigError(
-            f"augment.crop_size={max(crops)} is larger than data.image_size={full}: a training crop must fit the image"
+            f"augment.crop_size={size} is larger than data.image_size={full}: a training crop must fit the image"
         )
     was_training = net.training
     net.eval()
@@ -136,6 +135,7 @@ def check_crop_fits(datamodule: InMemoryDataModule, net: torch.nn.Module, *, mod
         with torch.no_grad():
             net(torch.zeros(1, datamodule.channels, size, size))
     except RuntimeError as err:
+        model_name = (cfg.get("model") or {}).get("name", "?")
         raise ConfigError(
             f"augment.crop_size={size}: model={model_name} cannot take {size}x{size} images while validation "
             f"and test give it {full}x{full} ({str(err).splitlines()[0]}); train crops need a network that ends "

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fer_lightning.config_checks import check_positive_int
 from fer_lightning.errors import ConfigError
 
 PADDING_MODES = ("zeros", "border", "reflect")
@@ -513,8 +514,7 @@ class RandomCrop(nn.Module):
 
     def __init__(self, size: int) -> None:
         super().__init__()
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"RandomCrop size must be a positive integer (pixels), got {size!r}")
+        check_positive_int("RandomCrop size", size, " (pixels)")
         self.size = size
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

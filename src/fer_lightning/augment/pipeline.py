@@ -27,8 +27,9 @@ class Augment(nn.Module):
             as unfused; the image is interpolated once instead of once per op, which keeps it
             sharper and fills from the original image rather than from an already-cropped one.
         crop_size: train on random ``crop_size`` x ``crop_size`` windows (a
-            :class:`~fer_lightning.augment.ops.RandomCrop` after the ops) while validation and test see
-            the whole image; None (the default) keeps the full size. For networks that end in global pooling.
+            :class:`~fer_lightning.augment.ops.RandomCrop` after the ops; the network built for the run
+            takes the centre crop in eval mode); None (the default) keeps the full size. For networks that
+            end in global pooling.
         erasing_p: probability of a :class:`~fer_lightning.augment.ops.RandomErasing` after the ops
             (and the crop; torchvision's defaults otherwise); 0 adds none. Any preset can switch it on.
         mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob: batch mixing (see
