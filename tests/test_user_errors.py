@@ -97,6 +97,9 @@ def run_dirs(log_dir: Path) -> list[Path]:
         ("train", ["nonsense=1"], ["nonsense", "+nonsense=1"]),
         ("train", ["seed=1 2"], ["seed"]),
         ("eval", [], ["ckpt_path"]),
+        ("eval", ["ckpt_path=[]"], ["ckpt_path is required"]),
+        # a list of checkpoints is an ensemble for eval only; the other commands read one
+        ("export", ["ckpt_path=[a.ckpt,b.ckpt]", "format=onnx"], ["ckpt_path=[a.ckpt,b.ckpt]", "a string"]),
         ("export", ["format=onnx"], ["ckpt_path"]),
         ("predict", ["input=x.png"], ["ckpt_path"]),
         ("visualize", ["kind=filters"], ["ckpt_path"]),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fer_lightning.errors import ConfigError
 from fer_lightning.runtime.jsonio import write_json, write_text
@@ -46,16 +46,29 @@ class CheckpointRun:
         return cls(cfg, output_dir)
 
     @property
-    def ckpt_path(self) -> str:
-        """The checkpoint, as given."""
-        return str(self.cfg.ckpt_path)
+    def ckpt_paths(self) -> list[str]:
+        """The checkpoints given: one, or the members of an ensemble (`ckpt_path=[a.ckpt,b.ckpt]`, eval only)."""
+        value = self.cfg.ckpt_path
+        return [str(p) for p in value] if isinstance(value, ListConfig | list) else [str(value)]
 
-    def load_classifier(self) -> tuple[FERClassifier, DictConfig]:
-        """The trained classifier (in eval mode, on the CPU) and the config of the run that wrote it."""
+    @property
+    def ckpt_path(self) -> str:
+        """The checkpoint, as given; a ConfigError for a list (only eval averages several)."""
+        paths = self.ckpt_paths
+        if len(paths) != 1:
+            raise ConfigError(
+                f"ckpt_path={paths}: this command reads one checkpoint; only fer_lightning.eval takes a list "
+                "(the ensemble of its members)"
+            )
+        return paths[0]
+
+    def load_classifier(self, ckpt_path: str | None = None) -> tuple[FERClassifier, DictConfig]:
+        """The trained classifier of `ckpt_path` (default: the one given), in eval mode on the CPU, and the
+        config of the run that wrote it."""
         # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
         from fer_lightning.build import load_classifier
 
-        return load_classifier(self.ckpt_path)
+        return load_classifier(ckpt_path or self.ckpt_path)
 
     def device(self) -> str:
         """The device of `device=` (auto: the GPU when there is one)."""

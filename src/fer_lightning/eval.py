@@ -1,5 +1,8 @@
 """Evaluate a checkpoint: `python -m fer_lightning.eval ckpt_path=... [data=...] [split=test] [tta=none|flip|tencrop]`.
 
+An ensemble: `ckpt_path=[a.ckpt,b.ckpt,...]` averages the members' softmax outputs; metrics.json then also holds
+each member's own accuracy and macro F1.
+
 The run dir gets metrics.json, per_class.csv, confusion_matrix.png, misclassified.png and the same figures as
 TensorBoard images under tensorboard/.
 """
@@ -76,16 +79,43 @@ def write_figures(
     return written
 
 
+# What every member of an ensemble must share with the first: the input it reads and the classes it scores.
+ENSEMBLE_INPUT_KEYS = ("image_size", "channels", "num_classes", "mean", "std")
+
+
+def check_ensemble_members(paths: list[str], members: list[tuple]) -> None:
+    """A ConfigError naming the member checkpoint and the key when a member reads other input or other classes
+    than the first (members are (classifier, run config) pairs)."""
+    first_module, first_cfg = members[0]
+    for path, (module, train_cfg) in zip(paths[1:], members[1:], strict=True):
+        for key in ENSEMBLE_INPUT_KEYS:
+            mine, theirs = train_cfg.data.get(key), first_cfg.data.get(key)
+            if mine != theirs:
+                raise ConfigError(
+                    f"ckpt_path: ensemble member {path} was trained with data.{key}={mine}, but {paths[0]} with "
+                    f"{theirs}; members must read the same input (data.{', data.'.join(ENSEMBLE_INPUT_KEYS)})"
+                )
+        if list(module.class_names) != list(first_module.class_names):
+            raise ConfigError(
+                f"ckpt_path: ensemble member {path} scores the classes {list(module.class_names)}, but "
+                f"{paths[0]} scores {list(first_module.class_names)}; members must share their class names"
+            )
+
+
 def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
-    """Evaluate `cfg.ckpt_path` on a split; write metrics, per-class CSV and figures into the run dir."""
+    """Evaluate `cfg.ckpt_path` (one checkpoint, or a list whose softmax outputs are averaged) on a split; write
+    metrics, per-class CSV and figures into the run dir."""
     # Imported here: torch takes seconds to import, and `--help` or a config error need none of it.
     from fer_lightning.build import instantiate
     from fer_lightning.evaluation.metrics import classification_report
-    from fer_lightning.evaluation.predictions import predict_split
+    from fer_lightning.evaluation.predictions import average_probabilities, predict_split
 
     run = CheckpointRun.start(cfg, "eval", "ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt")
     output_dir = run.output_dir
-    module, train_cfg = run.load_classifier()
+    paths = run.ckpt_paths
+    members = [run.load_classifier(path) for path in paths]
+    check_ensemble_members(paths, members)
+    module, train_cfg = members[0]
     datamodule = instantiate(eval_data_config(cfg, train_cfg), augment=None, _convert_="partial")
     datamodule.setup()
     split = cfg.get("split", "test")
@@ -94,29 +124,51 @@ def evaluate(cfg: DictConfig) -> tuple[dict, dict]:
             f"split={split}: {datamodule.source} has no labelled {split} split (it has: {', '.join(datamodule.splits)}); "
             "use split=val"
         )
-    preds = predict_split(module.net, datamodule, split, tta=cfg.get("tta", "none"), device=run.device())
+    tta = cfg.get("tta", "none")
+    member_preds = [predict_split(m.net, datamodule, split, tta=tta, device=run.device()) for m, _ in members]
+    preds = member_preds[0] if len(members) == 1 else average_probabilities(member_preds)
+    names = [member_cfg.model.get("name") for _, member_cfg in members]
     report = classification_report(preds.logits, preds.labels, datamodule.class_names)
     report.update(
         {
-            "ckpt_path": str(cfg.ckpt_path),
+            "ckpt_path": paths[0] if len(paths) == 1 else paths,
             "split": split,
-            "tta": cfg.get("tta", "none"),
+            "tta": tta,
             "data": datamodule.source,
-            "model": train_cfg.model.get("name"),
+            "model": names[0] if len(names) == 1 else f"ensemble of {len(names)}: {' + '.join(names)}",
         }
     )
+    if len(members) > 1:
+        # each member alone, so the record shows what averaging them adds
+        report["members"] = [
+            {
+                "ckpt_path": path,
+                "model": name,
+                **_headline(classification_report(p.logits, p.labels, datamodule.class_names)),
+            }
+            for path, name, p in zip(paths, names, member_preds, strict=True)
+        ]
     write_per_class_csv(output_dir / "per_class.csv", report)
     title = f"{report['model']} on {datamodule.source}/{split} (tta={report['tta']}): accuracy {report['accuracy']:.3f}"
     figures = write_figures(output_dir, report, preds, list(datamodule.class_names), title)
+    members_line = "".join(
+        f"\n  member {m['ckpt_path']}: accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}"
+        for m in report.get("members", [])
+    )
     run.finish(
         "metrics.json",
         report,
         f"{report['model']} on {datamodule.source}/{split}: accuracy {report['accuracy']:.4f}, "
-        f"macro F1 {report['macro_f1']:.4f} (n={report['n']}) -> {output_dir}",
+        f"macro F1 {report['macro_f1']:.4f} (n={report['n']}) -> {output_dir}{members_line}",
     )
-    flat = {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
+    flat = _headline(report)
     objects = {"report": report, "predictions": preds, "datamodule": datamodule, "module": module}
-    return flat, {**objects, "output_dir": output_dir, "figures": figures}
+    return flat, {**objects, "member_predictions": member_preds, "output_dir": output_dir, "figures": figures}
+
+
+def _headline(report: dict) -> dict:
+    """Accuracy and macro F1 of a classification report."""
+    return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")

@@ -40,3 +40,20 @@ def predict_split(
         labels.append(y.cpu())
     split_data = datamodule.splits[split]
     return Predictions(torch.cat(logits), torch.cat(labels), split_data.images.cpu())
+
+
+def average_probabilities(members: list[Predictions]) -> Predictions:
+    """An ensemble's predictions: the mean of its members' softmax, as log-probabilities (argmax and softmax of
+    the result are the ensemble's vote and its probabilities)."""
+    if not members:
+        raise ValueError("an ensemble needs at least one member's predictions")
+    first = members[0]
+    for i, other in enumerate(members[1:], start=1):
+        if other.logits.shape != first.logits.shape or not torch.equal(other.labels, first.labels):
+            raise ValueError(
+                f"ensemble member {i} predicted {tuple(other.logits.shape)} for other labels than member 0 "
+                f"{tuple(first.logits.shape)}: members must score the same split"
+            )
+    probs = torch.stack([m.logits.float().softmax(dim=1) for m in members]).mean(dim=0)
+    # clamp: a class to which every member gives a probability of exactly 0 would be log(0) = -inf
+    return Predictions(probs.clamp_min(1e-12).log(), first.labels, first.images)

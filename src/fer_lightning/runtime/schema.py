@@ -35,6 +35,10 @@ NULL_DEFAULT_TYPES: dict[str, type] = {
 # Keys whose value is a mode name or a boolean (data.in_memory: auto | true | false).
 MODE_OR_BOOL_KEYS = {"data.in_memory"}
 
+# Keys that take one value or a list of such values, by entry config: eval averages a list of checkpoints
+# (an ensemble); the other commands read one checkpoint, so a list there stays a type error.
+ONE_OR_LIST_KEYS: dict[str, set[str]] = {"eval": {"ckpt_path"}}
+
 _EXPECTED = {
     bool: "a boolean; allowed: true, false",
     int: "an integer",
@@ -128,7 +132,14 @@ def check_override_types(config: DictConfig, config_name: str, overrides: list[s
     for override in values:
         key = override.key_or_group
         value = OmegaConf.select(config, key, throw_on_resolution_failure=False, throw_on_missing=False)
-        check_value(key, value, expected_type(baseline, key), override.input_line.partition("=")[2])
+        shown = override.input_line.partition("=")[2]
+        items = (
+            value
+            if key in ONE_OR_LIST_KEYS.get(config_name, ()) and isinstance(value, ListConfig)
+            else [value]
+        )
+        for item in items:
+            check_value(key, item, expected_type(baseline, key), shown)
 
 
 def _leaves(node, prefix: str = ""):
