@@ -77,7 +77,7 @@ def test_ensemble_scores_the_mean_of_the_members_softmax(members):
 
 def test_an_ensemble_of_one_network_twice_is_that_network(members):
     path = members["paths"][0]
-    single, one = evaluate(eval_cfg(members, path))
+    _, one = evaluate(eval_cfg(members, path))
     twice, two = evaluate(eval_cfg(members, as_list([path, path]), "tta=flip"))
     flip, three = evaluate(eval_cfg(members, path, "tta=flip"))
     assert "members" not in one["report"] and one["report"]["ckpt_path"] == path

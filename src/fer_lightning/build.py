@@ -137,9 +137,10 @@ def check_crop_fits(cfg: DictConfig, datamodule: InMemoryDataModule, net: torch.
     except RuntimeError as err:
         model_name = (cfg.get("model") or {}).get("name", "?")
         raise ConfigError(
-            f"augment.crop_size={size}: model={model_name} cannot take {size}x{size} images while validation "
-            f"and test give it {full}x{full} ({str(err).splitlines()[0]}); train crops need a network that ends "
-            "in global pooling (fast_resnet, inception, resnet18, timm), or crop_size=null"
+            f"augment.crop_size={size}: model={model_name} cannot take {size}x{size} images, the size it would "
+            f"see in training and, cropped from {full}x{full}, in evaluation ({str(err).splitlines()[0]}); train "
+            "crops need a network that ends in global pooling (fast_resnet, inception, resnet18, timm), or "
+            "crop_size=null"
         ) from None
     finally:
         net.train(was_training)
