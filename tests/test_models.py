@@ -269,6 +269,28 @@ def test_fast_resnet_stem_is_optional():
     assert net(torch.rand(2, 1, 16, 16)).shape == (2, 7)
 
 
+def test_fast_resnet_pool_first_is_the_same_network_with_norm_after_the_pool():
+    kw = {"channels": [8, 16], "blocks": [1, 1], "stem_channels": 8, "image_size": 16}
+    torch.manual_seed(0)
+    plain, pooled = create_model("fast_resnet", **kw), create_model("fast_resnet", pool_first=True, **kw)
+    assert count_params(pooled) == count_params(plain)
+    assert count_macs(pooled, (1, 16, 16)) == count_macs(plain, (1, 16, 16))
+    stage = pooled.features[1]
+    assert [type(m) for m in stage] == [nn.Conv2d, nn.MaxPool2d, nn.BatchNorm2d, nn.ReLU]
+    # In eval mode a batch norm with positive scale is an increasing map per channel, as ReLU is, and max-pooling
+    # commutes with both: given the same weights, the two orders compute the same function.
+    for m in plain.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, 0.5, 2.0), nn.init.normal_(m.bias), nn.init.normal_(m.running_mean)
+            m.running_var.uniform_(0.5, 2.0)
+    pooled.load_state_dict(dict(zip(pooled.state_dict(), plain.state_dict().values(), strict=True)))
+    x = torch.rand(4, 1, 16, 16)
+    plain.eval(), pooled.eval()
+    torch.testing.assert_close(pooled(x), plain(x))
+    with pytest.raises(ConfigError, match=r"model\.pool_first='yes' must be true or false"):
+        create_model("fast_resnet", pool_first="yes")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
