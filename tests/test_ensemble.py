@@ -27,9 +27,10 @@ def members(tmp_path_factory):
     root = tmp_path_factory.mktemp("ensemble")
     paths = []
     for seed in (1, 2):
-        cfg = compose_config(
-            "train", [*FAST, "data.n_train=512", "trainer.max_epochs=2", f"seed={seed}"], root / f"seed{seed}"
-        )
+        # data.seed fixed: the synthetic faces follow `seed` by default, and every member must be scored on the
+        # faces an ensemble is (the first member's), or a single evaluation would test other faces
+        overrides = [*FAST, "data.n_train=512", "trainer.max_epochs=2", f"seed={seed}", "data.seed=1"]
+        cfg = compose_config("train", overrides, root / f"seed{seed}")
         train(cfg)
         summary = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
         paths.append(summary["best_ckpt"])
