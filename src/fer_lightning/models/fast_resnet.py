@@ -63,7 +63,9 @@ def fast_resnet(
 
     `pool_first=True` orders each stage's first layer conv, max-pool, batch norm, ReLU (as the later CIFAR-10
     speed runs do) instead of conv, batch norm, ReLU, max-pool: the same parameters and MACs, but a CPU spends much
-    of a step on batch norm and ReLU over large activations, and these now run at a quarter of the pixels.
+    of a step on batch norm and ReLU over large activations, and these now run at a quarter of the pixels. It is
+    off by default because a checkpoint's saved config written before the option existed has no such key, and
+    rebuilds with this default.
     """
     if len(channels) != len(blocks) or not channels:
         raise ConfigError(
