@@ -281,11 +281,14 @@ def test_fast_resnet_pool_first_is_the_same_network_with_norm_after_the_pool():
     # commutes with both: given the same weights, the two orders compute the same function.
     for m in plain.modules():
         if isinstance(m, nn.BatchNorm2d):
-            nn.init.uniform_(m.weight, 0.5, 2.0), nn.init.normal_(m.bias), nn.init.normal_(m.running_mean)
+            nn.init.uniform_(m.weight, 0.5, 2.0)
+            nn.init.normal_(m.bias)
+            nn.init.normal_(m.running_mean)
             m.running_var.uniform_(0.5, 2.0)
     pooled.load_state_dict(dict(zip(pooled.state_dict(), plain.state_dict().values(), strict=True)))
     x = torch.rand(4, 1, 16, 16)
-    plain.eval(), pooled.eval()
+    plain.eval()
+    pooled.eval()
     torch.testing.assert_close(pooled(x), plain(x))
     with pytest.raises(ConfigError, match=r"model\.pool_first='yes' must be true or false"):
         create_model("fast_resnet", pool_first="yes")
