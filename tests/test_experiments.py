@@ -105,6 +105,8 @@ RECIPES = {
     },
     "fer2013_fast": {
         "model.name": "fast_resnet",
+        "model.pool_first": True,
+        "model.stem_channels": None,
         "optimizer._target_": "torch.optim.AdamW",
         "scheduler.scheduler._target_": "fer_lightning.module.schedules.OneCycle",
         "scheduler.interval": "step",
