@@ -6,20 +6,20 @@ import torch
 from torch import nn
 
 from fer_lightning.build import build_net, load_classifier
+from fer_lightning.models.summary import count_params
 from fer_lightning.train import train
 
 
 def _pool_is_a_layer_of_its_own(net: nn.Module) -> bool:
     """True when a stage's max-pool is a top-level layer after the conv block (the older layout: conv, BN, ReLU, pool)."""
-    mods = list(net.features)
-    return any(isinstance(m, nn.MaxPool2d) for m in mods)
+    return any(isinstance(m, nn.MaxPool2d) for m in net.features)
 
 
 def test_model_fast_resnet_trains_the_faster_layout(train_cfg) -> None:
     cfg = train_cfg("model=fast_resnet")
     assert cfg.model.pool_first is True and cfg.model.stem_channels is None
     net = build_net(cfg)
-    assert sum(p.numel() for p in net.parameters()) == 851_175
+    assert count_params(net) == 851_175
     assert not _pool_is_a_layer_of_its_own(net)
 
 
