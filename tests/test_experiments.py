@@ -107,6 +107,8 @@ RECIPES = {
         "model.name": "fast_resnet",
         "model.pool_first": True,
         "model.stem_channels": None,
+        "data.batch_size": 64,
+        "optimizer.lr": 1.5e-3,
         "optimizer._target_": "torch.optim.AdamW",
         "scheduler.scheduler._target_": "fer_lightning.module.schedules.OneCycle",
         "scheduler.interval": "step",
