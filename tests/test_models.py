@@ -294,6 +294,31 @@ def test_fast_resnet_pool_first_is_the_same_network_with_norm_after_the_pool():
         create_model("fast_resnet", pool_first="yes")
 
 
+def test_fast_resnet_head_grid_keeps_where_on_the_face_a_feature_fires():
+    kw = {"channels": [8, 16], "blocks": [1, 0], "stem_channels": None, "image_size": 16, "num_classes": 3}
+    glob, grid = create_model("fast_resnet", **kw), create_model("fast_resnet", head_grid=2, **kw)
+    # the linear layer reads each of the 2x2 cells: 4x the inputs, all else the same
+    assert grid.classifier.in_features == 4 * glob.classifier.in_features == 4 * 16
+    assert count_params(grid) - count_params(glob) == 3 * 3 * 16
+    grid.eval()
+    feats = torch.zeros(1, 16, 4, 4)
+    feats[:, :, :2, :2] = 1.0  # a feature map lit in the top-left cell only
+    moved = feats.roll(shifts=(2, 2), dims=(2, 3))  # the same activity, bottom-right
+    grid.features = nn.Identity()
+    glob.features = nn.Identity()
+    glob.eval()
+    # global pooling cannot tell the two apart; the grid head can
+    torch.testing.assert_close(glob(feats), glob(moved))
+    assert not torch.allclose(grid(feats), grid(moved))
+    # and a grid head whose cells share one weight is global pooling again
+    with torch.no_grad():
+        grid.classifier.weight.copy_(glob.classifier.weight.repeat_interleave(4, dim=1) / 4)
+        grid.classifier.bias.copy_(glob.classifier.bias)
+    torch.testing.assert_close(grid(feats), glob(feats))
+    net = create_model("fast_resnet", head_grid=3, stem_channels=None, pool_first=True)
+    assert net(torch.rand(2, 1, 48, 48)).shape == (2, 7)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -301,6 +326,8 @@ def test_fast_resnet_pool_first_is_the_same_network_with_norm_after_the_pool():
         ({"stem_channels": 0}, r"model\.stem_channels=0 must be a positive integer, or null"),
         ({"blocks": [1, -1, 1]}, r"model\.blocks=.*non-negative"),
         ({"image_size": 4}, r"data\.image_size=4 is too small for 3 pooling stages"),
+        ({"head_grid": 0}, r"model\.head_grid=0 must be a positive integer \(1: global average pooling\)"),
+        ({"head_grid": 7}, r"model\.head_grid=7 is finer than the last feature map: .* is 6 pixels wide"),
     ],
 )
 def test_fast_resnet_rejects_bad_shapes(kwargs, message):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from fer_lightning.config_checks import check_positive_int, is_int_at_least
 from fer_lightning.errors import ConfigError
@@ -52,6 +53,7 @@ def fast_resnet(
     channels: Sequence[int] = (32, 64, 128),
     blocks: Sequence[int] = (1, 2, 2),
     pool_first: bool = False,
+    head_grid: int = 1,
 ) -> nn.Module:
     """Prep conv at full resolution, then per stage: 3x3 conv to the stage width, 2x2 max-pool, `blocks[i]` residual
     blocks; global average pooling, dropout, linear.
@@ -67,6 +69,10 @@ def fast_resnet(
     `model=fast_resnet` (conf/model/fast_resnet.yaml) trains with `pool_first=True` and no prep conv (851,175
     parameters, 0.075 GMACs); these keyword defaults keep the older layout because a checkpoint written before
     `pool_first` existed holds `stem_channels=32` and no `pool_first` key, and rebuilds with them.
+
+    `head_grid=k` averages the last feature map over a k x k grid of cells instead of globally and gives the
+    linear layer all k*k cells (k*k times its inputs): FER faces are aligned, so where on the face a feature fires
+    (brows, eyes, mouth) is information that global pooling throws away. 1 (the default) is global pooling.
     """
     if len(channels) != len(blocks) or not channels:
         raise ConfigError(
@@ -79,12 +85,18 @@ def fast_resnet(
         raise ConfigError(f"model.blocks={list(blocks)!r} must hold non-negative integers")
     if not isinstance(pool_first, bool):
         raise ConfigError(f"model.pool_first={pool_first!r} must be true or false")
+    check_positive_int("model.head_grid", head_grid, " (1: global average pooling)")
     if stem_channels is not None:
         check_positive_int("model.stem_channels", stem_channels, ", or null for no prep conv")
     if image_size < 2 ** len(channels):
         raise ConfigError(
             f"model=fast_resnet: data.image_size={image_size} is too small for {len(channels)} pooling stages "
             f"(needs at least {2 ** len(channels)})"
+        )
+    if head_grid > image_size // 2 ** len(channels):
+        raise ConfigError(
+            f"model.head_grid={head_grid} is finer than the last feature map: data.image_size={image_size} after "
+            f"{len(channels)} pooling stages is {image_size // 2 ** len(channels)} pixels wide"
         )
     # stem_channels=None: no prep conv; the first stage's conv reads the image (one 3x3 conv at full resolution
     # instead of two, which is where a CPU spends most of the step)
@@ -98,18 +110,25 @@ def fast_resnet(
         )
         layers += [*first, *(Residual(out) for _ in range(n))]
         width = out
-    return set_dropout(FastResNet(nn.Sequential(*layers), width, num_classes), dropout, name="fast_resnet")
+    net = FastResNet(nn.Sequential(*layers), width, num_classes, head_grid)
+    return set_dropout(net, dropout, name="fast_resnet")
 
 
 class FastResNet(nn.Module):
-    """Features, global average pooling, dropout and a linear layer."""
+    """Features, average pooling (global, or over a `head_grid` x `head_grid` grid), dropout and a linear layer."""
 
-    def __init__(self, features: nn.Module, width: int, num_classes: int) -> None:
+    def __init__(self, features: nn.Module, width: int, num_classes: int, head_grid: int = 1) -> None:
         super().__init__()
         self.features = features
+        self.head_grid = head_grid
         self.dropout = nn.Dropout(DEFAULT_DROPOUT)
-        self.classifier = nn.Linear(width, num_classes)
+        self.classifier = nn.Linear(width * head_grid * head_grid, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map images [B, C, H, W] to logits [B, num_classes]."""
-        return self.classifier(self.dropout(self.features(x).mean(dim=(2, 3))))
+        features = self.features(x)
+        if self.head_grid == 1:
+            pooled = features.mean(dim=(2, 3))
+        else:
+            pooled = F.adaptive_avg_pool2d(features, self.head_grid).flatten(1)
+        return self.classifier(self.dropout(pooled))
