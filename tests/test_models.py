@@ -294,6 +294,25 @@ def test_fast_resnet_pool_first_is_the_same_network_with_norm_after_the_pool():
         create_model("fast_resnet", pool_first="yes")
 
 
+def test_fast_resnet_input_norm_makes_the_network_blind_to_brightness_and_contrast():
+    kw = {"channels": [8, 16], "blocks": [1, 1], "stem_channels": None, "image_size": 16}
+    torch.manual_seed(0)
+    plain, normed = create_model("fast_resnet", **kw), create_model("fast_resnet", input_norm=True, **kw)
+    normed.load_state_dict(plain.state_dict())  # no weights of its own: the same state_dict loads either way
+    plain.eval()
+    normed.eval()
+    x = torch.rand(3, 1, 16, 16)
+    brighter = 0.5 * x + 0.3  # less contrast, more light
+    torch.testing.assert_close(normed(brighter), normed(x), atol=1e-3, rtol=1e-3)
+    assert not torch.allclose(plain(brighter), plain(x), atol=1e-3)
+    # and each image is standardised by its own statistics, not by the batch's, also in training mode
+    normed.train()
+    torch.testing.assert_close(normed.input_norm(x[:1]), normed.input_norm(x)[:1])
+    torch.testing.assert_close(normed.input_norm(x).mean(dim=(2, 3)), torch.zeros(3, 1), atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match=r"model\.input_norm='yes' must be true or false"):
+        create_model("fast_resnet", input_norm="yes")
+
+
 def test_fast_resnet_head_grid_keeps_where_on_the_face_a_feature_fires():
     kw = {"channels": [8, 16], "blocks": [1, 0], "stem_channels": None, "image_size": 16, "num_classes": 3}
     glob, grid = create_model("fast_resnet", **kw), create_model("fast_resnet", head_grid=2, **kw)

@@ -54,6 +54,7 @@ def fast_resnet(
     blocks: Sequence[int] = (1, 2, 2),
     pool_first: bool = False,
     head_grid: int = 1,
+    input_norm: bool = False,
 ) -> nn.Module:
     """Prep conv at full resolution, then per stage: 3x3 conv to the stage width, 2x2 max-pool, `blocks[i]` residual
     blocks; global average pooling, dropout, linear.
@@ -73,6 +74,11 @@ def fast_resnet(
     `head_grid=k` averages the last feature map over a k x k grid of cells instead of globally and gives the
     linear layer all k*k cells (k*k times its inputs): FER faces are aligned, so where on the face a feature fires
     (brows, eyes, mouth) is information that global pooling throws away. 1 (the default) is global pooling.
+
+    `input_norm=True` standardises each image by its own mean and standard deviation (per channel) before the
+    first conv, the per-image normalisation of the FER2013 challenge's winning entry (Tang 2013): a face's
+    brightness and contrast say nothing about its expression. A layer without weights, so it travels with the
+    network into `eval`, `predict` and exports, and a checkpoint without it loads either way.
     """
     if len(channels) != len(blocks) or not channels:
         raise ConfigError(
@@ -83,8 +89,9 @@ def fast_resnet(
         raise ConfigError(f"model.channels={list(channels)!r} must hold positive integers")
     if not all(is_int_at_least(v, 0) for v in blocks):
         raise ConfigError(f"model.blocks={list(blocks)!r} must hold non-negative integers")
-    if not isinstance(pool_first, bool):
-        raise ConfigError(f"model.pool_first={pool_first!r} must be true or false")
+    for key, value in (("pool_first", pool_first), ("input_norm", input_norm)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"model.{key}={value!r} must be true or false")
     check_positive_int("model.head_grid", head_grid, " (1: global average pooling)")
     if stem_channels is not None:
         check_positive_int("model.stem_channels", stem_channels, ", or null for no prep conv")
@@ -111,22 +118,27 @@ def fast_resnet(
         layers += [*first, *(Residual(out) for _ in range(n))]
         width = out
     net = FastResNet(nn.Sequential(*layers), width, num_classes, head_grid)
+    if input_norm:
+        # InstanceNorm without affine or running stats: each image's own statistics, in training and in eval
+        net.input_norm = nn.InstanceNorm2d(in_channels)
     return set_dropout(net, dropout, name="fast_resnet")
 
 
 class FastResNet(nn.Module):
-    """Features, average pooling (global, or over a `head_grid` x `head_grid` grid), dropout and a linear layer."""
+    """Optional per-image input standardisation, features, average pooling (global, or over a `head_grid` x
+    `head_grid` grid), dropout and a linear layer."""
 
     def __init__(self, features: nn.Module, width: int, num_classes: int, head_grid: int = 1) -> None:
         super().__init__()
         self.features = features
         self.head_grid = head_grid
+        self.input_norm: nn.Module = nn.Identity()
         self.dropout = nn.Dropout(DEFAULT_DROPOUT)
         self.classifier = nn.Linear(width * head_grid * head_grid, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map images [B, C, H, W] to logits [B, num_classes]."""
-        features = self.features(x)
+        features = self.features(self.input_norm(x))
         if self.head_grid == 1:
             pooled = features.mean(dim=(2, 3))
         else:
