@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 
 from fer_lightning.callbacks import EMA, SWA
+from fer_lightning.callbacks.averaging import recompute_batch_norm
 from fer_lightning.errors import ConfigError
 from fer_lightning.eval import evaluate
 from fer_lightning.train import train
@@ -155,3 +156,68 @@ def test_ema_every_n_steps_updates_on_every_nth_step_with_n_steps_of_decay(train
     assert torch.allclose(avg.module.weight, torch.full((1, 2), 1 - 0.9**3))
     with pytest.raises(ConfigError, match="callbacks.ema.every_n_steps"):
         EMA(every_n_steps=0)
+
+
+def test_recompute_batch_norm_sets_the_plain_mean_over_all_batches() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 1), torch.nn.BatchNorm2d(3), torch.nn.Dropout(0.5))
+    net.eval()
+    batches = [torch.randn(4, 1, 5, 5) * 2 + 1, torch.randn(6, 1, 5, 5) - 3]
+    with torch.no_grad():
+        feats = [net[0](b) for b in batches]  # what the norm sees
+    assert recompute_batch_norm(net, iter(batches)) == 10
+    norm = net[1]
+    # momentum None during the pass: the plain mean of the batches' statistics, whatever was there before (at
+    # the norm's own momentum 0.1 the result would still hold 81 % of the initial zeros and ones)
+    torch.testing.assert_close(norm.running_mean, torch.stack([f.mean(dim=(0, 2, 3)) for f in feats]).mean(0))
+    torch.testing.assert_close(norm.running_var, torch.stack([f.var(dim=(0, 2, 3)) for f in feats]).mean(0))
+    assert norm.momentum == 0.1 and not net.training  # the norm's momentum and the module's mode come back
+    assert (
+        recompute_batch_norm(torch.nn.Linear(2, 2), iter([torch.zeros(1, 2)])) == 0
+    )  # no norms: nothing run
+
+
+def test_ema_bn_images_recomputes_the_averages_norm_statistics_from_clean_training_faces(train_cfg) -> None:
+    cfg = train_cfg(
+        "model=fast_resnet",
+        "model.channels=[8,16]",
+        "model.blocks=[1,0]",
+        "augment.erasing_p=0.5",
+        "callbacks=ema",
+        "callbacks.progress_bar=null",
+        "callbacks.early_stopping=null",
+        "callbacks.ema.decay=0.5",
+        "callbacks.ema.bn_images=100",
+        "trainer.precision=32-true",
+        "+callbacks.seen._target_=test_averaging.ValidationWeights",
+        "test=false",
+        *SHORT,
+    )
+    _, objects = train(cfg)
+    ckpt = torch.load(
+        Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False
+    )
+    averaged, raw = ckpt["state_dict"], ckpt["current_model_state"]
+    stats = [k for k in averaged if k.endswith(("running_mean", "running_var"))]
+    assert stats
+    # the checkpoint's statistics are those of the averaged weights over the first 100 unaugmented training faces
+    datamodule = objects["datamodule"]
+    inputs = list(datamodule.model_inputs("train", limit=100))
+    assert sum(len(x) for x in inputs) == 100
+    torch.testing.assert_close(
+        inputs[0], datamodule.to_model_input(datamodule.splits["train"].images[: len(inputs[0])])
+    )
+    module = objects["module"]
+    module.load_state_dict(averaged)
+    for key in stats:
+        module.state_dict()[key].fill_(7.0)  # anything the recomputation must overwrite
+    recompute_batch_norm(module, iter(inputs))
+    for key in stats:
+        torch.testing.assert_close(module.state_dict()[key], averaged[key], atol=1e-5, rtol=1e-5)
+    assert any(not torch.allclose(averaged[k], raw[k]) for k in stats)  # not the raw weights' statistics
+    seen = next(c for c in objects["trainer"].callbacks if isinstance(c, ValidationWeights)).seen
+    assert all(torch.equal(seen[-1][k], averaged[k]) for k in stats if k in seen[-1])  # validation used them
+    with pytest.raises(ConfigError, match=r"callbacks\.ema\.bn_images=0 must be a positive integer"):
+        EMA(bn_images=0)
+    with pytest.raises(ConfigError, match=r"callbacks\.swa\.bn_images=-2"):
+        SWA(bn_images=-2)

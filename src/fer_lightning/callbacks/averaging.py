@@ -9,12 +9,15 @@ Two changes make it fit this project:
   checkpoint, so the test metric would not be the one ``eval`` of that checkpoint reproduces.
 - Until the average has been updated once (SWA before its start epoch), validation, checkpoints and the
   end of training use the raw weights, not a copy of the initial ones.
+- Optionally (``bn_images``), the averaged weights' batch-norm statistics are recomputed from unaugmented
+  training faces before each validation, as ``torch.optim.swa_utils.update_bn`` does for SWA: the statistics
+  averaged along with the weights were gathered on augmented batches, and the faces scored are not augmented.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -26,10 +29,41 @@ from fer_lightning.config_checks import check_positive_int
 from fer_lightning.errors import ConfigError
 
 
+@torch.no_grad()
+def recompute_batch_norm(module: torch.nn.Module, batches: Iterable[torch.Tensor]) -> int:
+    """Replace the running statistics of every batch norm in `module` by the plain mean over `batches` (forward
+    passes in training mode); return the number of images seen. Other layers' state is left as it was."""
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    was_training = module.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # None: a cumulative average over all batches, not an exponential one
+    module.train()
+    seen = 0
+    try:
+        for x in batches:
+            module(x)
+            seen += len(x)
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        module.train(was_training)
+    return seen
+
+
 class _AveragingFixes(WeightAveraging):
     """The project's changes to Lightning's weight averaging (see the module docstring)."""
 
     _swapped = False
+    bn_images: int | None = None
+
+    def _set_bn_images(self, key: str, bn_images: int | None) -> None:
+        if bn_images is not None:
+            check_positive_int(key, bn_images, ", or null to keep the averaged statistics")
+        self.bn_images = bn_images
 
     def _has_average(self) -> bool:
         return self._average_model is not None and int(self._average_model.n_averaged) > 0
@@ -42,13 +76,23 @@ class _AveragingFixes(WeightAveraging):
                 "callbacks: choose one weight averaging, ema or swa (both were given: "
                 f"{type(self).__name__} and {type(others[0]).__name__})"
             )
+        if self.bn_images is not None and not callable(getattr(trainer.datamodule, "model_inputs", None)):
+            raise ConfigError(
+                f"callbacks: {type(self).__name__}(bn_images={self.bn_images}) recomputes batch-norm statistics "
+                "from training faces and needs a fer_lightning DataModule (data=...); set bn_images to null"
+            )
         super().setup(trainer, pl_module, stage)
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Validate on the averaged weights once there are any."""
+        """Validate on the averaged weights once there are any (with their batch-norm statistics recomputed
+        from `bn_images` unaugmented training faces when that is set)."""
         self._swapped = self._has_average()
         if self._swapped:
             self._swap_models(pl_module)
+            if self.bn_images is not None and not trainer.sanity_checking:
+                batches = trainer.datamodule.model_inputs("train", limit=self.bn_images)
+                with trainer.precision_plugin.forward_context():
+                    recompute_batch_norm(pl_module, batches)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Put the raw weights back for training."""
@@ -112,6 +156,9 @@ class EMA(_AveragingFixes, EMAWeightAveraging):
         every_n_steps: update the average after every n-th optimizer step only, with the decay ``decay ** n``
             per update, so that it spans the same number of steps. An update reads and writes every weight:
             measured at ~10 % of an epoch of `model=fast_resnet` on a 2-core CPU; n > 1 divides that cost by n.
+        bn_images: before each validation, recompute the averaged weights' batch-norm statistics from the first
+            `bn_images` unaugmented training faces (one forward pass over them); None keeps the statistics
+            averaged along with the weights, which were gathered on augmented batches.
     """
 
     def __init__(
@@ -120,7 +167,9 @@ class EMA(_AveragingFixes, EMAWeightAveraging):
         update_starting_at_step: int | None = None,
         warmup: bool = True,
         every_n_steps: int = 1,
+        bn_images: int | None = None,
     ) -> None:
+        self._set_bn_images("callbacks.ema.bn_images", bn_images)
         if not 0.0 < decay < 1.0:
             raise ConfigError(f"callbacks.ema.decay={decay} must lie in (0, 1)")
         check_positive_int("callbacks.ema.every_n_steps", every_n_steps)
@@ -140,12 +189,15 @@ class SWA(_AveragingFixes):
     Args:
         start_epoch: the first epoch averaged: a fraction (< 1) of the epochs planned (``trainer.max_epochs``,
             or the epochs a time budget allows), or an epoch number (>= 1).
+        bn_images: as for :class:`EMA`: recompute the averaged weights' batch-norm statistics from this many
+            unaugmented training faces before each validation (``torch.optim.swa_utils.update_bn``'s practice).
     """
 
-    def __init__(self, start_epoch: float = 0.75) -> None:
+    def __init__(self, start_epoch: float = 0.75, bn_images: int | None = None) -> None:
         if start_epoch < 0:
             raise ConfigError(f"callbacks.swa.start_epoch={start_epoch} must be >= 0")
         super().__init__()
+        self._set_bn_images("callbacks.swa.bn_images", bn_images)
         self.start_epoch = start_epoch
 
     def first_epoch(self, trainer: pl.Trainer) -> int:

@@ -4,7 +4,7 @@ is large) that batch by index and augment batches on the device."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -244,6 +244,18 @@ class InMemoryDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> TensorBatchLoader:
         """Test batches for prediction (falls back to validation)."""
         return self._loader("test" if "test" in self.splits else "val", train=False)
+
+    def model_inputs(self, split: str, limit: int | None = None) -> Iterator[torch.Tensor]:
+        """A split's images as the model sees them, unaugmented, in a fixed order, on the trainer's device; the
+        first `limit` images only when given."""
+        seen = 0
+        for images, _, _ in self._loader(split, train=False):
+            if limit is not None:
+                if seen >= limit:
+                    return
+                images = images[: limit - seen]
+            seen += len(images)
+            yield self.to_model_input(images.to(self._device()))
 
     def to_model_input(self, images: torch.Tensor) -> torch.Tensor:
         """Turn a uint8 batch into the normalised float batch a model sees (no augmentation)."""
