@@ -117,6 +117,7 @@ RECIPES = {
         "callbacks.ema.warmup": True,
         "augment.erasing_p": 0.25,
         "callbacks.ema.decay": 0.998,
+        "callbacks.ema.bn_images": 4096,
         "data.val_source": "carve",
         "trainer.max_time": "00:00:20:00",
     },
@@ -243,6 +244,7 @@ ABLATIONS = {
     "no_ema": ("callbacks.ema", None),
     "no_schedule": ("scheduler.scheduler", None),
     "no_smoothing": ("module.label_smoothing", 0.0),
+    "no_bn_recompute": ("callbacks.ema.bn_images", None),
     "dinh_gray_net": ("model.name", "paper/dinh_gray"),
 }
 
