@@ -17,41 +17,17 @@ Two changes make it fit this project:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EMAWeightAveraging, WeightAveraging
 from pytorch_lightning.trainer.states import TrainerFn
+from torch.optim.swa_utils import update_bn
 
 from fer_lightning.config_checks import check_positive_int
 from fer_lightning.errors import ConfigError
-
-
-@torch.no_grad()
-def recompute_batch_norm(module: torch.nn.Module, batches: Iterable[torch.Tensor]) -> int:
-    """Replace the running statistics of every batch norm in `module` by the plain mean over `batches` (forward
-    passes in training mode); return the number of images seen. Other layers' state is left as it was."""
-    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return 0
-    momenta = [m.momentum for m in norms]
-    was_training = module.training
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # None: a cumulative average over all batches, not an exponential one
-    module.train()
-    seen = 0
-    try:
-        for x in batches:
-            module(x)
-            seen += len(x)
-    finally:
-        for m, momentum in zip(norms, momenta, strict=True):
-            m.momentum = momentum
-        module.train(was_training)
-    return seen
 
 
 class _AveragingFixes(WeightAveraging):
@@ -92,7 +68,8 @@ class _AveragingFixes(WeightAveraging):
             if self.bn_images is not None and not trainer.sanity_checking:
                 batches = trainer.datamodule.model_inputs("train", limit=self.bn_images)
                 with trainer.precision_plugin.forward_context():
-                    recompute_batch_norm(pl_module, batches)
+                    # torch's update_bn: running statistics reset, then the plain mean over the batches
+                    update_bn(batches, pl_module)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Put the raw weights back for training."""

@@ -248,14 +248,14 @@ class InMemoryDataModule(pl.LightningDataModule):
     def model_inputs(self, split: str, limit: int | None = None) -> Iterator[torch.Tensor]:
         """A split's images as the model sees them, unaugmented, in a fixed order, on the trainer's device; the
         first `limit` images only when given."""
-        seen = 0
+        seen, device = 0, self._device()
         for images, _, _ in self._loader(split, train=False):
             if limit is not None:
                 if seen >= limit:
                     return
                 images = images[: limit - seen]
             seen += len(images)
-            yield self.to_model_input(images.to(self._device()))
+            yield self.to_model_input(images.to(device))
 
     def to_model_input(self, images: torch.Tensor) -> torch.Tensor:
         """Turn a uint8 batch into the normalised float batch a model sees (no augmentation)."""
