@@ -31,6 +31,12 @@ def check_positive_int(key: str, value: object, note: str = "") -> None:
         raise ConfigError(f"{key}={value!r} must be a positive integer{note}")
 
 
+def check_bool(key: str, value: object, note: str = "") -> None:
+    """Raise a ConfigError unless `value` is true or false (a 0/1 or a string is not a switch)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} must be true or false{note}")
+
+
 def check_positive(key: str, value: object) -> None:
     """Raise a ConfigError unless `value` is a number above zero."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fer_lightning.config_checks import check_positive_int, is_int_at_least
+from fer_lightning.config_checks import check_bool, check_positive_int, is_int_at_least
 from fer_lightning.errors import ConfigError
 from fer_lightning.models.layers import set_dropout
 from fer_lightning.models.registry import register_model
@@ -90,8 +90,7 @@ def fast_resnet(
     if not all(is_int_at_least(v, 0) for v in blocks):
         raise ConfigError(f"model.blocks={list(blocks)!r} must hold non-negative integers")
     for key, value in (("pool_first", pool_first), ("input_norm", input_norm)):
-        if not isinstance(value, bool):
-            raise ConfigError(f"model.{key}={value!r} must be true or false")
+        check_bool(f"model.{key}", value)
     check_positive_int("model.head_grid", head_grid, " (1: global average pooling)")
     if stem_channels is not None:
         check_positive_int("model.stem_channels", stem_channels, ", or null for no prep conv")

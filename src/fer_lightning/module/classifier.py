@@ -19,7 +19,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from fer_lightning.config_checks import check_fraction
+from fer_lightning.config_checks import check_bool, check_fraction
 from fer_lightning.module.finetune import BackboneFinetuning
 from fer_lightning.module.schedules import PlannedSchedule, build_scheduler
 
@@ -56,9 +56,16 @@ class FERClassifier(pl.LightningModule):
         run_config: dict | None = None,
         backbone_lr_scale: float = 1.0,
         freeze_backbone_epochs: int = 0,
+        decay_norm_and_bias: bool = True,
     ) -> None:
         super().__init__()
         self.finetuning = BackboneFinetuning(backbone_lr_scale, freeze_backbone_epochs)
+        check_bool(
+            "module.decay_norm_and_bias",
+            decay_norm_and_bias,
+            " (true: weight decay on every parameter; false: none on biases and normalisation scales/shifts)",
+        )
+        self.decay_norm_and_bias = decay_norm_and_bias
         check_fraction("module.label_smoothing", label_smoothing)
         # `run_config` is the composed run config: kept in the checkpoint so eval can rebuild net and data.
         self.save_hyperparameters(
@@ -246,7 +253,7 @@ class FERClassifier(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """Build the optimizer from its partial config and attach the scheduler, if any."""
-        optimizer = self.finetuning.make_optimizer(self.optimizer_factory, self.net)
+        optimizer = self.finetuning.make_optimizer(self.optimizer_factory, self.net, self.decay_norm_and_bias)
         cfg = self.scheduler_cfg
         if not cfg or cfg.get("scheduler") is None:
             return optimizer

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from fer_lightning.errors import ConfigError
+from fer_lightning.module.weight_decay import split_norm_and_bias
 
 
 def head_module(net: nn.Module, key: str) -> nn.Module:
@@ -54,18 +55,23 @@ class BackboneFinetuning:
         self.freeze_epochs = int(freeze_backbone_epochs)
 
     def make_optimizer(
-        self, factory: Callable[..., torch.optim.Optimizer], net: nn.Module
+        self, factory: Callable[..., torch.optim.Optimizer], net: nn.Module, decay_norm_and_bias: bool = True
     ) -> torch.optim.Optimizer:
-        """The optimizer over `net`: one group, or a `head` group at optimizer.lr and a `backbone` group scaled."""
+        """The optimizer over `net`: one group, or a `head` group at optimizer.lr and a `backbone` group scaled;
+        with `decay_norm_and_bias=False` each group's biases and norm parameters split off without weight decay."""
         if self.lr_scale == 1.0:
-            return factory(params=net.parameters())
-        head = list(head_module(net, "module.backbone_lr_scale").parameters())
-        backbone = list(backbone_parameters(net, "module.backbone_lr_scale"))
-        optimizer = factory(
-            params=[{"params": head, "name": "head"}, {"params": backbone, "name": "backbone"}]
-        )
+            groups = [{"params": list(net.parameters())}]
+        else:
+            head = list(head_module(net, "module.backbone_lr_scale").parameters())
+            backbone = list(backbone_parameters(net, "module.backbone_lr_scale"))
+            groups = [{"params": head, "name": "head"}, {"params": backbone, "name": "backbone"}]
+        if not decay_norm_and_bias:
+            groups = split_norm_and_bias(groups)
+        optimizer = factory(params=groups)
         # scaled after construction so it applies whatever the optimizer's lr argument is called or defaults to
-        optimizer.param_groups[1]["lr"] *= self.lr_scale
+        for group in optimizer.param_groups:
+            if self.lr_scale != 1.0 and group["name"].startswith("backbone"):
+                group["lr"] *= self.lr_scale
         return optimizer
 
     def freeze_for_epoch(self, net: nn.Module, epoch: int) -> None:
