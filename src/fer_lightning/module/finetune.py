@@ -70,7 +70,7 @@ class BackboneFinetuning:
         optimizer = factory(params=groups)
         # scaled after construction so it applies whatever the optimizer's lr argument is called or defaults to
         for group in optimizer.param_groups:
-            if self.lr_scale != 1.0 and group["name"].startswith("backbone"):
+            if group.get("name", "").startswith("backbone"):  # `backbone` and its `backbone_no_decay` half
                 group["lr"] *= self.lr_scale
         return optimizer
 
