@@ -313,6 +313,49 @@ def test_fast_resnet_input_norm_makes_the_network_blind_to_brightness_and_contra
         create_model("fast_resnet", input_norm="yes")
 
 
+def test_fast_resnet_space_to_depth_reads_2x2_blocks_at_half_resolution():
+    kw = {"channels": [8, 16], "blocks": [1, 1], "stem_channels": None, "image_size": 16, "pool_first": True}
+    plain, folded = create_model("fast_resnet", **kw), create_model("fast_resnet", space_to_depth=True, **kw)
+    x = torch.rand(2, 1, 16, 16)
+    assert folded(x).shape == plain(x).shape == (2, 7)
+    # the first conv reads 4 channels (one per pixel of a 2x2 block) and the first stage has no max-pool left
+    first_conv = next(m for m in folded.modules() if isinstance(m, nn.Conv2d))
+    assert first_conv.in_channels == 4
+    pools = [m for m in folded.modules() if isinstance(m, nn.MaxPool2d)]
+    assert len(pools) == len([m for m in plain.modules() if isinstance(m, nn.MaxPool2d)]) - 1
+    # and the first conv works at half resolution with a 6x6-pixel window: a change to pixel (r, c) reaches
+    # exactly the 3x3 outputs around block (r // 2, c // 2) (the conv alone: a ReLU could hide a change)
+    first_layer = nn.Sequential(folded.features[0], first_conv)
+    base = first_layer(x)
+    assert base.shape == (2, 8, 8, 8)
+    r, c = 9, 4
+    poked = x.clone()
+    poked[:, :, r, c] += 1.0
+    changed = (first_layer(poked) - base).abs().amax(dim=(0, 1)) > 0
+    expected = torch.zeros(8, 8, dtype=torch.bool)
+    expected[r // 2 - 1 : r // 2 + 2, c // 2 - 1 : c // 2 + 2] = True
+    assert torch.equal(changed, expected)
+    with pytest.raises(ConfigError, match=r"needs an even data\.image_size, got 15"):
+        create_model("fast_resnet", space_to_depth=True, channels=[8], blocks=[1], image_size=15)
+    with pytest.raises(ConfigError, match=r"model\.space_to_depth='yes' must be true or false"):
+        create_model("fast_resnet", space_to_depth="yes")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_fast_resnet_space_to_depth_exports_with_the_same_logits(tmp_path, fmt):
+    from fer_lightning.inference.model_export import export_onnx, export_torchscript, run_exported
+
+    torch.manual_seed(0)
+    net = create_model(
+        "fast_resnet", channels=[8, 16], blocks=[1, 1], image_size=16, space_to_depth=True
+    ).eval()
+    export = export_onnx if fmt == "onnx" else export_torchscript
+    path = export(net, tmp_path / f"net.{fmt}", torch.rand(2, 1, 16, 16))
+    x = torch.rand(3, 1, 16, 16)  # another batch size than the traced one
+    with torch.no_grad():
+        torch.testing.assert_close(run_exported(path, fmt, x), net(x), atol=1e-4, rtol=1e-4)
+
+
 def test_fast_resnet_head_grid_keeps_where_on_the_face_a_feature_fires():
     kw = {"channels": [8, 16], "blocks": [1, 0], "stem_channels": None, "image_size": 16, "num_classes": 3}
     glob, grid = create_model("fast_resnet", **kw), create_model("fast_resnet", head_grid=2, **kw)

@@ -55,6 +55,7 @@ def fast_resnet(
     pool_first: bool = False,
     head_grid: int = 1,
     input_norm: bool = False,
+    space_to_depth: bool = False,
 ) -> nn.Module:
     """Prep conv at full resolution, then per stage: 3x3 conv to the stage width, 2x2 max-pool, `blocks[i]` residual
     blocks; global average pooling, dropout, linear.
@@ -79,6 +80,12 @@ def fast_resnet(
     first conv, the per-image normalisation of the FER2013 challenge's winning entry (Tang 2013): a face's
     brightness and contrast say nothing about its expression. A layer without weights, so it travels with the
     network into `eval`, `predict` and exports, and a checkpoint without it loads either way.
+
+    `space_to_depth=True` hands the first layer each 2x2 block of pixels as 4 channels at half the resolution
+    (`nn.PixelUnshuffle(2)`, no weights) and drops the first stage's max-pool: the one convolution that ran at full
+    resolution now runs on a quarter of the positions with four times the input channels (the same MACs), its 3x3
+    window seeing 6x6 pixels, and the first stage's max-pool, its backward pass and its full-resolution activations
+    are gone. The same stages, widths and output size otherwise; needs an even `image_size`.
     """
     if len(channels) != len(blocks) or not channels:
         raise ConfigError(
@@ -89,7 +96,11 @@ def fast_resnet(
         raise ConfigError(f"model.channels={list(channels)!r} must hold positive integers")
     if not all(is_int_at_least(v, 0) for v in blocks):
         raise ConfigError(f"model.blocks={list(blocks)!r} must hold non-negative integers")
-    for key, value in (("pool_first", pool_first), ("input_norm", input_norm)):
+    for key, value in (
+        ("pool_first", pool_first),
+        ("input_norm", input_norm),
+        ("space_to_depth", space_to_depth),
+    ):
         check_bool(f"model.{key}", value)
     check_positive_int("model.head_grid", head_grid, " (1: global average pooling)")
     if stem_channels is not None:
@@ -104,16 +115,26 @@ def fast_resnet(
             f"model.head_grid={head_grid} is finer than the last feature map: data.image_size={image_size} after "
             f"{len(channels)} pooling stages is {image_size // 2 ** len(channels)} pixels wide"
         )
+    if space_to_depth and image_size % 2:
+        raise ConfigError(
+            f"model.space_to_depth=true folds 2x2 pixel blocks into channels and needs an even data.image_size, "
+            f"got {image_size}"
+        )
+    # space_to_depth: the 2x2 fold replaces the first stage's pool, so later stages see the same resolutions
+    layers: list[nn.Module] = [nn.PixelUnshuffle(2)] if space_to_depth else []
+    width = in_channels * 4 if space_to_depth else in_channels
     # stem_channels=None: no prep conv; the first stage's conv reads the image (one 3x3 conv at full resolution
     # instead of two, which is where a CPU spends most of the step)
-    layers: list[nn.Module] = [] if stem_channels is None else [_conv_bn_relu(in_channels, stem_channels)]
-    width = in_channels if stem_channels is None else stem_channels
-    for out, n in zip(channels, blocks, strict=True):
-        first = (
-            [_conv_bn_relu(width, out, pool=True)]
-            if pool_first
-            else [_conv_bn_relu(width, out), nn.MaxPool2d(2)]
-        )
+    if stem_channels is not None:
+        layers.append(_conv_bn_relu(width, stem_channels))
+        width = stem_channels
+    for stage, (out, n) in enumerate(zip(channels, blocks, strict=True)):
+        if stage == 0 and space_to_depth:
+            first = [_conv_bn_relu(width, out)]
+        elif pool_first:
+            first = [_conv_bn_relu(width, out, pool=True)]
+        else:
+            first = [_conv_bn_relu(width, out), nn.MaxPool2d(2)]
         layers += [*first, *(Residual(out) for _ in range(n))]
         width = out
     net = FastResNet(nn.Sequential(*layers), width, num_classes, head_grid)
